@@ -1,0 +1,58 @@
+package dev.vouch.digest;
+
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
+import java.util.Optional;
+
+/** The digest functions an agent may name in a request, with the hex length each one produces. */
+public enum DigestFunction {
+    SHA256(64, "SHA-256"),
+    SHA1(40, "SHA-1"),
+    MD5(32, "MD5"),
+    SHA384(96, "SHA-384"),
+    SHA512(128, "SHA-512");
+
+    private final int hexLength;
+    private final String jcaName;
+
+    DigestFunction(int hexLength, String jcaName) {
+        this.hexLength = hexLength;
+        this.jcaName = jcaName;
+    }
+
+    public int hexLength() {
+        return hexLength;
+    }
+
+    /** A fresh hasher; MessageDigest instances are not thread-safe, so each caller gets its own. */
+    public MessageDigest newHasher() {
+        try {
+            return MessageDigest.getInstance(jcaName);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("JDK lacks " + jcaName, e);
+        }
+    }
+
+    /** The digest of {@code data} under this function. */
+    public Digest digestOf(byte[] data) {
+        return new Digest(java.util.HexFormat.of().formatHex(newHasher().digest(data)), data.length);
+    }
+
+    public build.bazel.remote.execution.v2.DigestFunction.Value toProto() {
+        return build.bazel.remote.execution.v2.DigestFunction.Value.valueOf(name());
+    }
+
+    /** Case-sensitive lookup by the REAPI name, as it appears in requests. */
+    public static Optional<DigestFunction> byName(String name) {
+        return Arrays.stream(values()).filter(f -> f.name().equals(name)).findFirst();
+    }
+
+    /** REAPI leaves {@code UNKNOWN} to mean "infer from the hash length"; for us that is SHA-256. */
+    public static Optional<DigestFunction> fromProto(build.bazel.remote.execution.v2.DigestFunction.Value value) {
+        if (value == build.bazel.remote.execution.v2.DigestFunction.Value.UNKNOWN) {
+            return Optional.of(SHA256);
+        }
+        return byName(value.name());
+    }
+}
