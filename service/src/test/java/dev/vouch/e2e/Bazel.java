@@ -1,0 +1,69 @@
+package dev.vouch.e2e;
+
+import static org.assertj.core.api.Assertions.fail;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** Runs Debian's Bazel 4.2.3 in batch mode against a workspace copy, isolated from user rc files. */
+final class Bazel {
+    private static final Path BAZEL = Path.of("/usr/bin/bazel");
+    private static final long TIMEOUT_MINUTES = 5;
+
+    private final Path workspace;
+    private final Path outputUserRoot;
+
+    Bazel(Path workspace, Path outputUserRoot) {
+        this.workspace = workspace;
+        this.outputUserRoot = outputUserRoot;
+    }
+
+    /** Installs Debian's bazel-bootstrap when it is missing and we may (root with apt-get). */
+    static void ensureInstalled() throws IOException, InterruptedException {
+        if (Files.isExecutable(BAZEL)) {
+            return;
+        }
+        boolean root = "root".equals(System.getProperty("user.name"));
+        if (!root || !Files.isExecutable(Path.of("/usr/bin/apt-get"))) {
+            fail("Bazel is missing: install Debian's bazel-bootstrap (apt-get install bazel-bootstrap)");
+        }
+        run(List.of("apt-get", "update", "-q"), Path.of("/"));
+        String out = run(List.of("apt-get", "install", "-y", "-q", "--no-install-recommends", "bazel-bootstrap"), Path.of("/"));
+        if (!Files.isExecutable(BAZEL)) {
+            fail("installing bazel-bootstrap did not give " + BAZEL + ":\n" + out);
+        }
+    }
+
+    /** Runs {@code bazel <command> <args>} and returns its combined output; fails the test on a non-zero exit. */
+    String run(String command, String... args) throws IOException, InterruptedException {
+        List<String> line = new ArrayList<>(List.of(BAZEL.toString(), "--batch", "--nosystem_rc", "--nohome_rc",
+                "--output_user_root=" + outputUserRoot, command));
+        line.addAll(List.of(args));
+        return run(line, workspace);
+    }
+
+    private static String run(List<String> command, Path dir) throws IOException, InterruptedException {
+        Path log = Files.createTempFile("vouch-e2e-", ".log");
+        try {
+            Process process = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true)
+                    .redirectOutput(log.toFile()).start();
+            if (!process.waitFor(TIMEOUT_MINUTES, TimeUnit.MINUTES)) {
+                process.destroyForcibly();
+                fail(String.join(" ", command) + " did not finish in " + TIMEOUT_MINUTES + " minutes:\n"
+                        + Files.readString(log, StandardCharsets.UTF_8));
+            }
+            String output = Files.readString(log, StandardCharsets.UTF_8);
+            if (process.exitValue() != 0) {
+                fail(String.join(" ", command) + " exited " + process.exitValue() + ":\n" + output);
+            }
+            return output;
+        } finally {
+            Files.deleteIfExists(log);
+        }
+    }
+}
