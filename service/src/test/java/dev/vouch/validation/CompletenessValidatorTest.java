@@ -26,6 +26,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import reactor.core.publisher.Mono;
 import reactor.core.publisher.Sinks;
+import reactor.core.scheduler.Schedulers;
 import reactor.test.StepVerifier;
 
 class CompletenessValidatorTest {
@@ -550,6 +551,26 @@ class CompletenessValidatorTest {
                 .assertNext(v -> assertThat(v.verdict()).isEqualTo(Verdict.HIT))
                 .expectComplete()
                 .verify(TIMEOUT);
+    }
+
+    @Test
+    void nothingBlocksOnNonBlockingThreads() {
+        // BlockHound (installed for every test JVM) fails any blocking call on the parallel scheduler
+        backend.deliverOn(Schedulers.parallel());
+        Digest gone = backend.absentBlob("gone");
+        Directory child = Directory.newBuilder().addFiles(fileNode("f", gone)).build();
+        Digest tree = backend.putMessage(Tree.newBuilder()
+                .setRoot(Directory.newBuilder().addDirectories(dirNode("sub", sha256(child)))).addChildren(child).build());
+        Digest sub = backend.putMessage(Directory.newBuilder().addFiles(fileNode("y", backend.putBlob("y"))).build());
+        Digest root = backend.putMessage(Directory.newBuilder().addDirectories(dirNode("sub", sub)).build());
+        Digest action = backend.putAction("a", ActionResult.newBuilder().addOutputFiles(file("a", backend.putBlob("a")))
+                .addOutputDirectories(treeOutput("t", tree)).addOutputDirectories(rootOutput("d", root)).build());
+
+        List<ActionVerdict> verdicts = validate(request(Mode.EXISTENCE, false, action, backend.actionDigest("miss")));
+
+        assertThat(verdicts).extracting(ActionVerdict::verdict).containsExactly(Verdict.PARTIAL, Verdict.MISS);
+        assertThat(verdicts.get(0).missing())
+                .containsExactly(new BlobProblem(gone, BlobKind.OUTPUT_DIRECTORY_FILE, List.of("t/sub/f")));
     }
 
     @Test

@@ -22,6 +22,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Function;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Scheduler;
+import reactor.core.scheduler.Schedulers;
 
 /** An in-memory AC and CAS that records every call and can be told to fail any operation. */
 final class FakeCacheBackend implements CacheBackend {
@@ -36,6 +38,7 @@ final class FakeCacheBackend implements CacheBackend {
     private final Map<Operation, RuntimeException> failures = Collections.synchronizedMap(new EnumMap<>(Operation.class));
     private final Set<DigestFunction> digestFunctions = EnumSet.of(DigestFunction.SHA256);
     private Function<DigestSet, Mono<DigestSet>> findMissingOverride;
+    private Scheduler deliverOn = Schedulers.immediate();
 
     @Override
     public String name() {
@@ -93,6 +96,11 @@ final class FakeCacheBackend implements CacheBackend {
         digestFunctions.addAll(List.of(functions));
     }
 
+    /** Delivers every answer on {@code scheduler}, as a network client would on its event loop. */
+    void deliverOn(Scheduler scheduler) {
+        deliverOn = scheduler;
+    }
+
     void answerFindMissingWith(Function<DigestSet, Mono<DigestSet>> answer) {
         findMissingOverride = answer;
     }
@@ -132,11 +140,12 @@ final class FakeCacheBackend implements CacheBackend {
             return Flux.error(failure);
         }
         byte[] bytes = cas.get(digest);
-        return bytes == null ? Flux.error(new BlobNotFoundException(digest)) : Flux.just(ByteBuffer.wrap(bytes));
+        return (bytes == null ? Flux.<ByteBuffer>error(new BlobNotFoundException(digest)) : Flux.just(ByteBuffer.wrap(bytes)))
+                .publishOn(deliverOn);
     }
 
     private <T> Mono<T> failOr(Operation operation, java.util.function.Supplier<Mono<T>> answer) {
         RuntimeException failure = failures.get(operation);
-        return failure != null ? Mono.error(failure) : answer.get();
+        return (failure != null ? Mono.<T>error(failure) : answer.get()).publishOn(deliverOn);
     }
 }
