@@ -1,0 +1,108 @@
+package dev.vouch.validation;
+
+import dev.vouch.config.VouchProperties;
+import dev.vouch.digest.Digest;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Predicate;
+
+/**
+ * The blobs one ActionResult references, each with the kind it was first met as and every output
+ * path that needs it, in the order the walk met them. Enforces the per-action limits as it grows,
+ * so a hostile or huge result is cut off before it costs memory.
+ */
+final class Closure {
+    /*
+     * A Tree or Directory DAG may reach one subdirectory by many paths, so the paths (not the
+     * distinct digests) can grow exponentially; this many path entries per distinct blob allowed
+     * bounds the walk while leaving room for the usual duplicates (empty __init__.py files...).
+     */
+    private static final int ENTRIES_PER_BLOB = 4;
+
+    private final Map<Digest, Reference> references = new LinkedHashMap<>();
+    private final Set<Digest> chargedMetadata = new HashSet<>();
+    private final int maxBlobs;
+    private final long maxEntries;
+    private final long maxMetadataBytes;
+    private long entries;
+    private long metadataBytes;
+    private long bytes;
+
+    Closure(VouchProperties.Limits limits) {
+        this.maxBlobs = limits.maxBlobsPerAction();
+        this.maxEntries = (long) ENTRIES_PER_BLOB * limits.maxBlobsPerAction();
+        this.maxMetadataBytes = limits.maxTreeBytes();
+    }
+
+    void add(Digest digest, BlobKind kind, String path) {
+        Reference reference = references.get(digest);
+        if (reference == null) {
+            if (references.size() >= maxBlobs) {
+                throw new Undecidable("closure has more than " + maxBlobs + " blobs (vouch.limits.max-blobs-per-action)");
+            }
+            reference = new Reference(kind);
+            references.put(digest, reference);
+            bytes += digest.sizeBytes();
+        }
+        countEntry();
+        // the empty blob is never missing, so its (often many) paths are never reported
+        if (!digest.isEmptyBlob()) {
+            reference.paths.add(path);
+        }
+    }
+
+    /** One more directory visited by path; counted so that a DAG cannot make the walk explode. */
+    void countEntry() {
+        if (++entries > maxEntries) {
+            throw new Undecidable("closure has more than " + maxEntries + " paths (" + ENTRIES_PER_BLOB
+                    + " per allowed blob, vouch.limits.max-blobs-per-action)");
+        }
+    }
+
+    /** Counts a Tree or Directory blob against the byte limit; call before reading it. */
+    void chargeMetadata(Digest digest) {
+        if (chargedMetadata.add(digest)) {
+            metadataBytes += digest.sizeBytes();
+            if (metadataBytes > maxMetadataBytes) {
+                throw new Undecidable("Tree and Directory blobs of this action exceed " + maxMetadataBytes
+                        + " bytes (vouch.limits.max-tree-bytes), not reading " + digest);
+            }
+        }
+    }
+
+    Set<Digest> digests() {
+        return references.keySet();
+    }
+
+    int blobCount() {
+        return references.size();
+    }
+
+    long byteCount() {
+        return bytes;
+    }
+
+    List<BlobProblem> problems(Predicate<Digest> isProblem) {
+        List<BlobProblem> problems = new ArrayList<>();
+        references.forEach((digest, reference) -> {
+            if (isProblem.test(digest)) {
+                problems.add(new BlobProblem(digest, reference.kind, List.copyOf(reference.paths)));
+            }
+        });
+        return problems;
+    }
+
+    private static final class Reference {
+        final BlobKind kind;
+        final Set<String> paths = new LinkedHashSet<>();
+
+        Reference(BlobKind kind) {
+            this.kind = kind;
+        }
+    }
+}

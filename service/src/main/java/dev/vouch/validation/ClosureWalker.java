@@ -1,0 +1,258 @@
+package dev.vouch.validation;
+
+import build.bazel.remote.execution.v2.ActionResult;
+import build.bazel.remote.execution.v2.Directory;
+import build.bazel.remote.execution.v2.DirectoryNode;
+import build.bazel.remote.execution.v2.FileNode;
+import build.bazel.remote.execution.v2.OutputDirectory;
+import build.bazel.remote.execution.v2.OutputFile;
+import build.bazel.remote.execution.v2.Tree;
+import dev.vouch.backend.BlobNotFoundException;
+import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.MalformedBlobException;
+import dev.vouch.backend.Scope;
+import dev.vouch.config.VouchProperties;
+import dev.vouch.digest.Digest;
+import dev.vouch.digest.InvalidDigestException;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+
+/**
+ * Turns ActionResults into {@link Closure}s for one request. Tree and Directory blobs are read
+ * through a per-request cache, so actions sharing one are served by a single read; a blob read
+ * successfully is confirmed present and one found absent is confirmed missing, and neither needs
+ * an existence check afterwards. Walks fail only with {@link Undecidable}.
+ */
+final class ClosureWalker {
+    // Directory reads of one level of a root_directory_digest walk in flight at once
+    private static final int DIRECTORY_READ_CONCURRENCY = 8;
+
+    private final CacheBackend backend;
+    private final Scope scope;
+    private final VouchProperties.Limits limits;
+    private final Map<Digest, Mono<Read<Tree>>> trees = new ConcurrentHashMap<>();
+    private final Map<Digest, Mono<Read<Directory>>> directories = new ConcurrentHashMap<>();
+    private final Set<Digest> present = ConcurrentHashMap.newKeySet();
+    private final Set<Digest> absent = ConcurrentHashMap.newKeySet();
+
+    ClosureWalker(CacheBackend backend, Scope scope, VouchProperties.Limits limits) {
+        this.backend = backend;
+        this.scope = scope;
+        this.limits = limits;
+    }
+
+    /** Tree and Directory blobs read back during this request. */
+    Set<Digest> confirmedPresent() {
+        return present;
+    }
+
+    /** Tree and Directory blobs the CAS did not have. */
+    Set<Digest> confirmedAbsent() {
+        return absent;
+    }
+
+    Mono<Closure> walk(ActionResult result) {
+        return Mono.defer(() -> {
+            Closure closure = new Closure(limits);
+            for (OutputFile file : result.getOutputFilesList()) {
+                closure.add(checked(file.getDigest(), "output file " + file.getPath()), BlobKind.OUTPUT_FILE,
+                        file.getPath());
+            }
+            if (result.hasStdoutDigest()) {
+                closure.add(checked(result.getStdoutDigest(), "stdout_digest"), BlobKind.STDOUT, "stdout");
+            }
+            if (result.hasStderrDigest()) {
+                closure.add(checked(result.getStderrDigest(), "stderr_digest"), BlobKind.STDERR, "stderr");
+            }
+            // check every directory's digest before reading anything, so a malformed result costs no reads
+            List<Mono<Void>> walks = new ArrayList<>();
+            for (OutputDirectory directory : result.getOutputDirectoriesList()) {
+                String path = directory.getPath();
+                if (directory.hasTreeDigest()) {
+                    Digest tree = checked(directory.getTreeDigest(), "tree_digest of output directory " + path);
+                    walks.add(Mono.defer(() -> walkTree(closure, path, tree)));
+                } else if (directory.hasRootDirectoryDigest()) {
+                    Digest root = checked(directory.getRootDirectoryDigest(),
+                            "root_directory_digest of output directory " + path);
+                    walks.add(Mono.defer(() -> walkDirectories(closure, path, root)));
+                } else {
+                    throw new Undecidable("malformed ActionResult: output directory " + path
+                            + " has neither tree_digest nor root_directory_digest");
+                }
+            }
+            // one directory after another keeps the closure's order, and the byte limit, deterministic
+            return Flux.concat(walks).then(Mono.just(closure));
+        });
+    }
+
+    private Mono<Void> walkTree(Closure closure, String path, Digest treeDigest) {
+        closure.add(treeDigest, BlobKind.OUTPUT_DIRECTORY_TREE, path);
+        closure.chargeMetadata(treeDigest);
+        if (treeDigest.isEmptyBlob()) {
+            // the empty message is an empty Tree, and the empty blob needs no read to be present
+            return Mono.empty();
+        }
+        return read(trees, treeDigest, d -> backend.readTree(scope, d))
+                .doOnNext(read -> {
+                    if (read.failure() != null) {
+                        throw failure(read.failure(), "reading tree " + treeDigest + " of output directory " + path);
+                    }
+                    if (read.value() != null) {
+                        addTreeFiles(closure, path, treeDigest, read.value());
+                    }
+                    // absent: the tree is in the closure and confirmed missing; its files cannot be known
+                })
+                .then();
+    }
+
+    private void addTreeFiles(Closure closure, String path, Digest treeDigest, Tree tree) {
+        // a Tree's children are addressed by the digest of their own serialization
+        Map<Digest, Directory> children = new HashMap<>();
+        for (Directory child : tree.getChildrenList()) {
+            children.putIfAbsent(scope.digestFunction().digestOf(child.toByteArray()), child);
+        }
+        String where = "tree " + treeDigest + " of output directory " + path;
+        Deque<Located<Directory>> pending = new ArrayDeque<>();
+        pending.add(new Located<>(path, tree.getRoot()));
+        while (!pending.isEmpty()) {
+            Located<Directory> current = pending.poll();
+            closure.countEntry();
+            for (FileNode file : current.value().getFilesList()) {
+                String filePath = join(current.path(), file.getName());
+                closure.add(checked(file.getDigest(), where + ", file " + filePath), BlobKind.OUTPUT_DIRECTORY_FILE,
+                        filePath);
+            }
+            for (DirectoryNode node : current.value().getDirectoriesList()) {
+                String childPath = join(current.path(), node.getName());
+                Digest childDigest = checked(node.getDigest(), where + ", directory " + childPath);
+                Directory child = children.get(childDigest);
+                if (child == null) {
+                    if (!childDigest.isEmptyBlob()) {
+                        throw new Undecidable("malformed ActionResult: " + where + " lacks directory " + childPath
+                                + " (" + childDigest + ")");
+                    }
+                    // an empty directory need not be listed among the children
+                    continue;
+                }
+                pending.add(new Located<>(childPath, child));
+            }
+        }
+    }
+
+    private Mono<Void> walkDirectories(Closure closure, String path, Digest root) {
+        closure.add(root, BlobKind.DIRECTORY, path);
+        return walkLevel(closure, List.of(new Located<>(path, root)));
+    }
+
+    /** Reads one level of the directory graph at a time: concurrent reads, results used in order. */
+    private Mono<Void> walkLevel(Closure closure, List<Located<Digest>> level) {
+        if (level.isEmpty()) {
+            return Mono.empty();
+        }
+        for (Located<Digest> node : level) {
+            closure.chargeMetadata(node.value());
+        }
+        return Flux.fromIterable(level)
+                .flatMapSequential(node -> readDirectory(node.value()), DIRECTORY_READ_CONCURRENCY)
+                .collectList()
+                .flatMap(reads -> {
+                    List<Located<Digest>> next = new ArrayList<>();
+                    for (int i = 0; i < level.size(); i++) {
+                        Located<Digest> node = level.get(i);
+                        Read<Directory> read = reads.get(i);
+                        if (read.failure() != null) {
+                            throw failure(read.failure(), "reading directory " + node.value() + " at " + node.path());
+                        }
+                        if (read.value() != null) {
+                            closure.countEntry();
+                            addDirectoryEntries(closure, node, read.value(), next);
+                        }
+                    }
+                    return walkLevel(closure, next);
+                });
+    }
+
+    private void addDirectoryEntries(Closure closure, Located<Digest> node, Directory directory,
+            List<Located<Digest>> next) {
+        String where = "directory " + node.value() + " at " + node.path();
+        for (FileNode file : directory.getFilesList()) {
+            String filePath = join(node.path(), file.getName());
+            closure.add(checked(file.getDigest(), where + ", file " + filePath), BlobKind.OUTPUT_DIRECTORY_FILE,
+                    filePath);
+        }
+        for (DirectoryNode child : directory.getDirectoriesList()) {
+            String childPath = join(node.path(), child.getName());
+            Digest childDigest = checked(child.getDigest(), where + ", directory " + childPath);
+            closure.add(childDigest, BlobKind.DIRECTORY, childPath);
+            next.add(new Located<>(childPath, childDigest));
+        }
+    }
+
+    private Mono<Read<Directory>> readDirectory(Digest digest) {
+        if (digest.isEmptyBlob()) {
+            return Mono.just(new Read<>(Directory.getDefaultInstance(), null));
+        }
+        return read(directories, digest, d -> backend.readDirectory(scope, d));
+    }
+
+    private <T> Mono<Read<T>> read(Map<Digest, Mono<Read<T>>> cache, Digest digest, Function<Digest, Mono<T>> reader) {
+        return cache.computeIfAbsent(digest, d -> Mono.defer(() -> reader.apply(d))
+                .map(value -> new Read<T>(value, null))
+                .switchIfEmpty(Mono.fromSupplier(() -> new Read<>(null,
+                        new IllegalStateException("backend " + backend.name() + " returned nothing for " + d))))
+                .onErrorResume(e -> Mono.just(e instanceof BlobNotFoundException ? Read.absent() : new Read<>(null, e)))
+                .doOnNext(read -> {
+                    if (read.value() != null) {
+                        present.add(d);
+                    } else if (read.failure() == null) {
+                        absent.add(d);
+                    }
+                })
+                .cache());
+    }
+
+    private static Undecidable failure(Throwable failure, String what) {
+        if (failure instanceof Undecidable undecidable) {
+            return undecidable;
+        }
+        if (failure instanceof MalformedBlobException) {
+            return new Undecidable("malformed ActionResult: " + failure.getMessage());
+        }
+        return new Undecidable(what + " failed: " + describe(failure));
+    }
+
+    private Digest checked(build.bazel.remote.execution.v2.Digest proto, String where) {
+        try {
+            return Digest.fromProto(proto).checkFor(scope.digestFunction());
+        } catch (InvalidDigestException e) {
+            throw new Undecidable("malformed ActionResult: " + where + ": " + e.getMessage());
+        }
+    }
+
+    static String describe(Throwable failure) {
+        return failure.getMessage() != null ? failure.getMessage() : failure.getClass().getSimpleName();
+    }
+
+    private static String join(String parent, String name) {
+        return parent.isEmpty() ? name : parent + "/" + name;
+    }
+
+    private record Located<T>(String path, T value) {
+    }
+
+    /** The outcome of one read: a value, absence (both null), or a failure. */
+    private record Read<T>(T value, Throwable failure) {
+        static <T> Read<T> absent() {
+            return new Read<>(null, null);
+        }
+    }
+}

@@ -1,0 +1,279 @@
+package dev.vouch.validation;
+
+import build.bazel.remote.execution.v2.ActionResult;
+import dev.vouch.backend.BackendRouter;
+import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.Scope;
+import dev.vouch.config.VouchProperties;
+import dev.vouch.digest.Digest;
+import dev.vouch.digest.DigestSet;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+
+/**
+ * Mode EXISTENCE as a completeness checker (bb-storage's completeness checking, but keeping every
+ * missing digest): look each distinct action up in the AC, walk the closures of the results found,
+ * then check the union of all closures in batches, so a digest shared by many actions costs one
+ * existence check. MISS and UNKNOWN from the lookup phase are emitted as soon as they are known.
+ * Fails closed: every error path ends in UNKNOWN, never in HIT.
+ */
+public class CompletenessValidator implements CacheValidator {
+    private static final Logger log = LoggerFactory.getLogger(CompletenessValidator.class);
+    // existence queries of one request in flight at once; each carries up to findMissingBatchSize digests
+    private static final int FIND_MISSING_CONCURRENCY = 4;
+
+    private final BackendRouter router;
+    private final VouchProperties.Limits limits;
+    private final ValidationMetrics metrics;
+    private final LongSupplier nanoClock;
+
+    public CompletenessValidator(BackendRouter router, VouchProperties.Limits limits, ValidationMetrics metrics) {
+        this(router, limits, metrics, System::nanoTime);
+    }
+
+    /** @param nanoClock a monotonic nanosecond clock, for elapsedMillis */
+    public CompletenessValidator(BackendRouter router, VouchProperties.Limits limits, ValidationMetrics metrics,
+            LongSupplier nanoClock) {
+        this.router = router;
+        this.limits = limits;
+        this.metrics = metrics;
+        this.nanoClock = nanoClock;
+    }
+
+    @Override
+    public Flux<ActionVerdict> validate(ValidationRequest request) {
+        return Flux.defer(() -> new Run(request).verdicts());
+    }
+
+    /** The state of one request. */
+    private final class Run {
+        private final ValidationRequest request;
+        private final Scope scope;
+        private final long start = nanoClock.getAsLong();
+        // each distinct action with every position it was requested at
+        private final Map<Digest, List<Integer>> positions = new LinkedHashMap<>();
+        private final BitSet emitted = new BitSet();
+        private final Map<Verdict, Integer> tally = new EnumMap<>(Verdict.class);
+        private String backendName = "none";
+
+        Run(ValidationRequest request) {
+            this.request = request;
+            this.scope = request.scope();
+            List<Digest> actions = request.actions();
+            for (int i = 0; i < actions.size(); i++) {
+                positions.computeIfAbsent(actions.get(i), a -> new ArrayList<>(1)).add(i);
+            }
+        }
+
+        Flux<ActionVerdict> verdicts() {
+            return decide()
+                    .concatMapIterable(this::atEveryPosition)
+                    .doOnNext(v -> emitted.set(v.index()))
+                    // whatever escaped the per-action handling: the positions not yet answered are UNKNOWN
+                    .onErrorResume(e -> {
+                        log.error("validation of {} actions on backend {} failed unexpectedly", request.actions().size(),
+                                backendName, e);
+                        return Flux.fromIterable(unanswered("internal error: " + ClosureWalker.describe(e)));
+                    })
+                    .doOnNext(v -> {
+                        metrics.verdict(v, request.mode(), scope.instanceName());
+                        tally.merge(v.verdict(), 1, Integer::sum);
+                    })
+                    .doOnComplete(() -> log.debug("validated {} actions ({} distinct) on backend {}, mode {}: {}",
+                            request.actions().size(), positions.size(), backendName, request.mode(), tally));
+        }
+
+        private Flux<ActionVerdict> decide() {
+            if (positions.isEmpty()) {
+                return Flux.empty();
+            }
+            CacheBackend backend;
+            try {
+                backend = router.route(scope.instanceName());
+                backendName = backend.name();
+            } catch (RuntimeException e) {
+                log.warn("no backend for instance name '{}': {}", scope.instanceName(), e.toString());
+                return allUnknown("no backend for instance name '" + scope.instanceName() + "': "
+                        + ClosureWalker.describe(e));
+            }
+            if (request.mode() == Mode.FETCH) {
+                return allUnknown("FETCH mode is not supported yet");
+            }
+            return unsupportedDigestFunction(backend).flatMapMany(problem -> problem.isPresent()
+                    ? allUnknown(problem.get())
+                    : existence(backend));
+        }
+
+        private Mono<Optional<String>> unsupportedDigestFunction(CacheBackend backend) {
+            return Mono.defer(() -> backend.capabilities(scope))
+                    .map(caps -> caps.supports(scope.digestFunction())
+                            ? Optional.<String>empty()
+                            : Optional.of("backend " + backendName + " does not support digest function "
+                                    + scope.digestFunction()))
+                    .switchIfEmpty(Mono.fromSupplier(
+                            () -> Optional.of("backend " + backendName + " returned no capabilities")))
+                    .onErrorResume(e -> {
+                        log.warn("capabilities of backend {} unavailable: {}", backendName, e.toString());
+                        return Mono.just(Optional.of("capabilities of backend " + backendName + " unavailable: "
+                                + ClosureWalker.describe(e)));
+                    });
+        }
+
+        private Flux<ActionVerdict> existence(CacheBackend backend) {
+            ClosureWalker walker = new ClosureWalker(backend, scope, limits);
+            return Flux.fromIterable(positions.keySet())
+                    .flatMap(action -> lookUp(backend, walker, action), limits.actionConcurrency())
+                    .publish(outcomes -> Flux.merge(
+                            outcomes.filter(o -> o.verdict() != null).map(Outcome::verdict),
+                            outcomes.filter(o -> o.closure() != null)
+                                    .collectList()
+                                    .flatMapMany(walked -> checkClosures(backend, walker, walked))));
+        }
+
+        /** The AC lookup and closure walk of one action: a verdict, or a closure still to be checked. */
+        private Mono<Outcome> lookUp(CacheBackend backend, ClosureWalker walker, Digest action) {
+            return Mono.defer(() -> backend.getActionResult(scope, action))
+                    .flatMap(result -> walker.walk(result)
+                            .map(closure -> new Outcome(action, result, closure, null))
+                            .onErrorResume(e -> {
+                                String reason = e instanceof Undecidable
+                                        ? e.getMessage()
+                                        : "internal error: " + ClosureWalker.describe(e);
+                                log.warn("action {}: {}", action, reason);
+                                return Mono.just(decided(unknown(action, result, reason)));
+                            }))
+                    .switchIfEmpty(Mono.fromSupplier(() -> decided(
+                            verdict(action, Verdict.MISS, 0, 0, List.of(), null, null))))
+                    .onErrorResume(e -> {
+                        log.warn("action {}: action cache lookup on backend {} failed: {}", action, backendName,
+                                e.toString());
+                        return Mono.just(decided(unknown(action, null,
+                                "action cache lookup failed: " + ClosureWalker.describe(e))));
+                    });
+        }
+
+        private Flux<ActionVerdict> checkClosures(CacheBackend backend, ClosureWalker walker, List<Outcome> walked) {
+            if (walked.isEmpty()) {
+                return Flux.empty();
+            }
+            Set<Digest> known = new LinkedHashSet<>();
+            for (Outcome outcome : walked) {
+                known.addAll(outcome.closure().digests());
+            }
+            Set<Digest> present = walker.confirmedPresent();
+            Set<Digest> absent = walker.confirmedAbsent();
+            known.removeIf(d -> d.isEmptyBlob() || present.contains(d) || absent.contains(d));
+            List<DigestSet> parts = known.isEmpty()
+                    ? List.of()
+                    : DigestSet.of(known).partition(limits.findMissingBatchSize());
+            return Flux.fromIterable(parts)
+                    .flatMap(part -> findMissing(backend, part), FIND_MISSING_CONCURRENCY)
+                    .collectList()
+                    .flatMapMany(answers -> {
+                        Set<Digest> missing = new LinkedHashSet<>(absent);
+                        Map<Digest, String> failed = new HashMap<>();
+                        for (PartAnswer answer : answers) {
+                            if (answer.failure() == null) {
+                                answer.missing().forEach(missing::add);
+                            } else {
+                                answer.part().forEach(d -> failed.put(d, answer.failure()));
+                            }
+                        }
+                        metrics.blobsMissing(backendName, missing.size());
+                        return Flux.fromIterable(walked).map(outcome -> judge(outcome, missing, failed));
+                    });
+        }
+
+        private Mono<PartAnswer> findMissing(CacheBackend backend, DigestSet part) {
+            metrics.blobsChecked(backendName, part.size());
+            return Mono.defer(() -> backend.findMissing(scope, part))
+                    // a digest the backend names without being asked about is no answer about our closure
+                    .map(missing -> new PartAnswer(part, missing.filter(part::contains), null))
+                    .switchIfEmpty(Mono.fromSupplier(() -> new PartAnswer(part, null,
+                            "backend " + backendName + " returned no answer")))
+                    .onErrorResume(e -> {
+                        log.warn("existence check of {} digests on backend {} failed: {}", part.size(), backendName,
+                                e.toString());
+                        return Mono.just(new PartAnswer(part, null, ClosureWalker.describe(e)));
+                    });
+        }
+
+        private ActionVerdict judge(Outcome outcome, Set<Digest> missing, Map<Digest, String> failed) {
+            Closure closure = outcome.closure();
+            for (Digest digest : closure.digests()) {
+                String failure = failed.get(digest);
+                if (failure != null) {
+                    // some blobs are undecided, so even a PARTIAL could not name every missing one
+                    log.warn("action {}: existence check failed: {}", outcome.action(), failure);
+                    return verdict(outcome.action(), Verdict.UNKNOWN, closure.blobCount(), closure.byteCount(),
+                            List.of(), "existence check failed: " + failure, outcome.result());
+                }
+            }
+            List<BlobProblem> problems = closure.problems(missing::contains);
+            return verdict(outcome.action(), problems.isEmpty() ? Verdict.HIT : Verdict.PARTIAL, closure.blobCount(),
+                    closure.byteCount(), problems, null, outcome.result());
+        }
+
+        private Flux<ActionVerdict> allUnknown(String reason) {
+            return Flux.fromIterable(positions.keySet()).map(action -> unknown(action, null, reason));
+        }
+
+        private List<ActionVerdict> unanswered(String reason) {
+            List<ActionVerdict> verdicts = new ArrayList<>();
+            positions.forEach((action, at) -> {
+                ActionVerdict verdict = unknown(action, null, reason);
+                for (int index : at) {
+                    if (!emitted.get(index)) {
+                        verdicts.add(verdict.atIndex(index));
+                    }
+                }
+            });
+            return verdicts;
+        }
+
+        private List<ActionVerdict> atEveryPosition(ActionVerdict verdict) {
+            List<Integer> at = positions.get(verdict.action());
+            List<ActionVerdict> all = new ArrayList<>(at.size());
+            for (int index : at) {
+                all.add(verdict.atIndex(index));
+            }
+            return all;
+        }
+
+        private ActionVerdict unknown(Digest action, ActionResult result, String reason) {
+            return verdict(action, Verdict.UNKNOWN, 0, 0, List.of(), reason, result);
+        }
+
+        private ActionVerdict verdict(Digest action, Verdict verdict, long blobs, long bytes, List<BlobProblem> missing,
+                String reason, ActionResult result) {
+            double elapsedMillis = (nanoClock.getAsLong() - start) / 1_000_000d;
+            return new ActionVerdict(-1, action, verdict, backendName, blobs, bytes, missing, List.of(), reason,
+                    elapsedMillis, request.includeActionResult() ? result : null);
+        }
+
+        private Outcome decided(ActionVerdict verdict) {
+            return new Outcome(verdict.action(), null, null, verdict);
+        }
+    }
+
+    /** After the lookup phase: either a {@code verdict}, or a {@code closure} to check for existence. */
+    private record Outcome(Digest action, ActionResult result, Closure closure, ActionVerdict verdict) {
+    }
+
+    /** One existence query: the missing subset of {@code part}, or why there is none. */
+    private record PartAnswer(DigestSet part, DigestSet missing, String failure) {
+    }
+}

@@ -1,0 +1,87 @@
+package dev.vouch.validation;
+
+import static dev.vouch.validation.CompletenessValidatorTest.file;
+import static dev.vouch.validation.CompletenessValidatorTest.request;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import build.bazel.remote.execution.v2.ActionResult;
+import dev.vouch.backend.BackendException;
+import dev.vouch.config.VouchProperties;
+import dev.vouch.digest.Digest;
+import dev.vouch.validation.FakeCacheBackend.Operation;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import org.junit.jupiter.api.Test;
+
+class ValidationMetricsTest {
+    private static final VouchProperties.Limits LIMITS =
+            new VouchProperties.Limits(1000, 4194304, 1_000_000, 268435456L, 10000, 32);
+
+    private final FakeCacheBackend backend = new FakeCacheBackend();
+
+    @Test
+    void countsEveryRequestedPosition() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        Digest shared = backend.putBlob("shared");
+        Digest hit = backend.putAction("hit", ActionResult.newBuilder().addOutputFiles(file("a", shared)).build());
+        Digest partial = backend.putAction("partial", ActionResult.newBuilder().addOutputFiles(file("b", shared))
+                .addOutputFiles(file("c", backend.absentBlob("gone"))).build());
+        Digest miss = backend.actionDigest("miss");
+
+        CompletenessValidatorTest.validate(validator(registry),
+                request(Mode.EXISTENCE, false, hit, miss, partial, hit));
+
+        assertThat(verdicts(registry, "HIT")).isEqualTo(2);
+        assertThat(verdicts(registry, "MISS")).isEqualTo(1);
+        assertThat(verdicts(registry, "PARTIAL")).isEqualTo(1);
+        assertThat(registry.find("vouch.verdicts").tag("verdict", "UNKNOWN").counter()).isNull();
+        assertThat(registry.get("vouch.validation").tags("mode", "EXISTENCE", "backend", "fake").timer().count())
+                .isEqualTo(4);
+        // "shared" is checked once for both actions
+        assertThat(registry.get("vouch.blobs.checked").tag("backend", "fake").counter().count()).isEqualTo(2);
+        assertThat(registry.get("vouch.blobs.missing").tag("backend", "fake").counter().count()).isEqualTo(1);
+    }
+
+    @Test
+    void unknownVerdictsAreCounted() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        Digest action = backend.putAction("a", ActionResult.newBuilder().addOutputFiles(file("a", backend.putBlob("a"))).build());
+        backend.fail(Operation.FIND_MISSING, new BackendException("fake", "down"));
+
+        CompletenessValidatorTest.validate(validator(registry), request(Mode.EXISTENCE, false, action));
+
+        assertThat(verdicts(registry, "UNKNOWN")).isEqualTo(1);
+        assertThat(registry.find("vouch.verdicts").tag("verdict", "HIT").counter()).isNull();
+        assertThat(registry.get("vouch.blobs.checked").tag("backend", "fake").counter().count()).isEqualTo(1);
+    }
+
+    @Test
+    void prometheusNamesMatchTheSpec() {
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Digest action = backend.putAction("a", ActionResult.newBuilder()
+                .addOutputFiles(file("a", backend.absentBlob("a"))).build());
+
+        CompletenessValidatorTest.validate(validator(registry), request(Mode.EXISTENCE, false, action));
+
+        String scrape = registry.scrape();
+        assertThat(scrape)
+                .contains("vouch_verdicts_total{backend=\"fake\",instance=\"ci\",mode=\"EXISTENCE\",verdict=\"PARTIAL\"} 1.0")
+                .contains("vouch_validation_seconds_bucket{backend=\"fake\",mode=\"EXISTENCE\",le=")
+                .contains("vouch_validation_seconds_count{backend=\"fake\",mode=\"EXISTENCE\"} 1")
+                .contains("vouch_blobs_checked_total{backend=\"fake\"} 1.0")
+                .contains("vouch_blobs_missing_total{backend=\"fake\"} 1.0");
+    }
+
+    private CompletenessValidator validator(MeterRegistry registry) {
+        return new CompletenessValidator(instance -> backend, LIMITS, new ValidationMetrics(registry));
+    }
+
+    private static double verdicts(MeterRegistry registry, String verdict) {
+        return registry.get("vouch.verdicts")
+                .tags("verdict", verdict, "mode", "EXISTENCE", "backend", "fake", "instance", "ci")
+                .counter().count();
+    }
+
+}
