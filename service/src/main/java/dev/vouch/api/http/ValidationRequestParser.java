@@ -95,7 +95,7 @@ final class ValidationRequestParser {
         }
         if (actions.size() > maxActions) {
             problems.add(new FieldProblem("actions", "actions has " + actions.size()
-                    + " entries, more than the limit of " + maxActions + " per request"));
+                    + " entries, more than the limit of " + maxActions + " per request (vouch.limits.max-actions)"));
             return List.of();
         }
         List<Digest> digests = new ArrayList<>(actions.size());
