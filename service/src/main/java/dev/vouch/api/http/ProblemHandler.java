@@ -53,8 +53,8 @@ class ProblemHandler {
     @ExceptionHandler(Exception.class)
     ResponseEntity<ProblemDetail> unexpected(Exception e) {
         log.error("REST request failed unexpectedly", e);
-        return respond(ProblemType.INTERNAL_ERROR.status(),
-                problem(ProblemType.INTERNAL_ERROR, "the request could not be completed; the cause is in the service log"));
+        return respond(ProblemType.INTERNAL_ERROR.status(), problem(ProblemType.INTERNAL_ERROR,
+                "the request could not be completed; the cause is in the service log"));
     }
 
     private static ProblemDetail problem(ProblemType type, String detail) {

@@ -40,7 +40,7 @@ final class ValidationRequestParser {
         List<FieldProblem> problems = new ArrayList<>();
         String instanceName = optionalString(body, "instanceName", problems);
         DigestFunction function = optionalEnum(body, "digestFunction", DigestFunction.SHA256, DigestFunction.values(),
-                name -> DigestFunction.byName(name), problems);
+                DigestFunction::byName, problems);
         Mode mode = optionalEnum(body, "mode", Mode.EXISTENCE, Mode.values(), ValidationRequestParser::modeByName,
                 problems);
         boolean includeActionResult = optionalBoolean(body, "includeActionResult", problems);
@@ -55,12 +55,12 @@ final class ValidationRequestParser {
     ValidationRequest parseSingle(String hash, String sizeBytes, Optional<String> instanceName, Optional<String> mode,
             Optional<String> digestFunction, Optional<String> includeActionResult) {
         List<FieldProblem> problems = new ArrayList<>();
-        DigestFunction function = digestFunction
-                .map(name -> enumValue("digestFunction", name, DigestFunction.values(), DigestFunction::byName, problems))
-                .orElse(DigestFunction.SHA256);
-        Mode parsedMode = mode
-                .map(name -> enumValue("mode", name, Mode.values(), ValidationRequestParser::modeByName, problems))
-                .orElse(Mode.EXISTENCE);
+        // null after a refused value, so the hash length is not also judged against a guess
+        DigestFunction function = digestFunction.isEmpty() ? DigestFunction.SHA256
+                : enumValue("digestFunction", digestFunction.get(), DigestFunction.values(), DigestFunction::byName,
+                        problems);
+        Mode parsedMode = mode.isEmpty() ? Mode.EXISTENCE
+                : enumValue("mode", mode.get(), Mode.values(), ValidationRequestParser::modeByName, problems);
         boolean include = false;
         if (includeActionResult.isPresent()) {
             String text = includeActionResult.get();
@@ -124,7 +124,8 @@ final class ValidationRequestParser {
         if (hashNode == null || hashNode.isNull()) {
             problems.add(new FieldProblem(field + ".hash", field + ".hash is required"));
         } else if (!hashNode.isString()) {
-            problems.add(new FieldProblem(field + ".hash", field + ".hash must be a string, got " + describe(hashNode)));
+            problems.add(new FieldProblem(field + ".hash",
+                    field + ".hash must be a string, got " + describe(hashNode)));
         } else {
             hash = checkHash(field + ".hash", hashNode.stringValue(), function, problems);
         }

@@ -218,7 +218,8 @@ class ValidationControllerTest {
     @Test
     void includeActionResultEmbedsProto3Json() {
         ActionResult entry = ActionResult.newBuilder()
-                .addOutputFiles(OutputFile.newBuilder().setPath("bin/tool").setDigest(B.toProto()).setIsExecutable(true))
+                .addOutputFiles(OutputFile.newBuilder()
+                        .setPath("bin/tool").setDigest(B.toProto()).setIsExecutable(true))
                 .setExitCode(0)
                 .build();
         validator.answer(request -> Flux.just(new ActionVerdict(0, A, Verdict.HIT, "embedded", 1, 1, List.of(),
@@ -457,8 +458,9 @@ class ValidationControllerTest {
 
     @Test
     void everyBadFieldIsListed() {
-        JsonNode problem = expectProblem(post("{\"mode\": \"FAST\", \"actions\": [{\"hash\": \"XYZ\", \"sizeBytes\": 1},"
-                + " {\"hash\": \"" + A.hash() + "\", \"sizeBytes\": -5}]}"), 400, "mode");
+        JsonNode problem = expectProblem(post("{\"mode\": \"FAST\", \"actions\": ["
+                + "{\"hash\": \"XYZ\", \"sizeBytes\": 1}, {\"hash\": \"" + A.hash() + "\", \"sizeBytes\": -5}]}"),
+                400, "mode");
         assertThat(problem.get("errors").valueStream().map(e -> e.get("field").asString()))
                 .containsExactly("mode", "actions[0].hash", "actions[1].sizeBytes");
     }
