@@ -1,0 +1,141 @@
+package dev.vouch.api.http;
+
+import dev.vouch.config.VouchProperties;
+import dev.vouch.digest.Digest;
+import dev.vouch.validation.ActionVerdict;
+import dev.vouch.validation.CacheValidator;
+import dev.vouch.validation.ValidationRequest;
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.IntStream;
+import org.springframework.http.InvalidMediaTypeException;
+import org.springframework.http.MediaType;
+import org.springframework.http.ResponseEntity;
+import org.springframework.http.server.reactive.ServerHttpRequest;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RequestParam;
+import org.springframework.web.bind.annotation.RestController;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import tools.jackson.core.JacksonException;
+import tools.jackson.core.TokenStreamLocation;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/** REST API v1 (SPEC "REST API v1"): validate a batch, or one action. */
+@RestController
+@RequestMapping("/v1")
+public class ValidationController {
+    private final CacheValidator validator;
+    private final JsonMapper jsonMapper;
+    private final BoundedBodyReader bodyReader;
+    private final ValidationRequestParser parser;
+
+    public ValidationController(CacheValidator validator, JsonMapper jsonMapper, VouchProperties properties) {
+        this.validator = validator;
+        this.jsonMapper = jsonMapper;
+        this.bodyReader = new BoundedBodyReader(properties.limits().maxRequestBytes());
+        this.parser = new ValidationRequestParser(properties.limits().maxActions());
+    }
+
+    /**
+     * The body is read as bytes and checked by hand rather than bound to a DTO, so that every
+     * refusal can name its field and nothing invalid reaches the validator.
+     */
+    @PostMapping("/validate")
+    public Mono<ResponseEntity<Object>> validate(ServerHttpRequest request) {
+        boolean ndjson = acceptsNdjson(request);
+        return bodyReader.read(request)
+                .map(this::parseJson)
+                .map(parser::parseBatch)
+                .flatMap(validation -> ndjson ? Mono.just(streamed(validation)) : collected(validation));
+    }
+
+    @GetMapping("/actions/{hash}/{sizeBytes}")
+    public Mono<ResultJson> action(@PathVariable String hash, @PathVariable String sizeBytes,
+            @RequestParam Optional<String> instanceName, @RequestParam Optional<String> mode,
+            @RequestParam Optional<String> digestFunction, @RequestParam Optional<String> includeActionResult) {
+        ValidationRequest validation = parser.parseSingle(hash, sizeBytes, instanceName, mode, digestFunction,
+                includeActionResult);
+        Digest action = validation.actions().get(0);
+        return validator.validate(validation)
+                .next()
+                .map(ResultJsonMapper::toJson)
+                .switchIfEmpty(Mono.fromSupplier(() -> ResultJsonMapper.undecided(action)));
+    }
+
+    private Mono<ResponseEntity<Object>> collected(ValidationRequest validation) {
+        return validator.validate(validation)
+                .collectList()
+                .map(verdicts -> ResponseEntity.ok()
+                        .contentType(MediaType.APPLICATION_JSON)
+                        .body(BatchResponseJson.of(inRequestOrder(validation.actions(), verdicts))));
+    }
+
+    /** One line per action as soon as it is decided; the line's {@code index} says where it belongs. */
+    private ResponseEntity<Object> streamed(ValidationRequest validation) {
+        List<Digest> actions = validation.actions();
+        Flux<ResultJson> lines = Flux.defer(() -> {
+            BitSet sent = new BitSet(actions.size());
+            return validator.validate(validation)
+                    .filter(v -> inRange(v, actions.size()) && !sent.get(v.index()))
+                    .doOnNext(v -> sent.set(v.index()))
+                    .map(v -> ResultJsonMapper.toJson(v).withIndex(v.index()))
+                    .concatWith(Flux.defer(() -> Flux.fromStream(IntStream.range(0, actions.size())
+                            .filter(i -> !sent.get(i))
+                            .mapToObj(i -> ResultJsonMapper.undecided(actions.get(i)).withIndex(i)))));
+        });
+        return ResponseEntity.ok().contentType(MediaType.APPLICATION_NDJSON).body(lines);
+    }
+
+    /**
+     * The validator emits in decision order; the JSON answer is in request order. A slot the
+     * validator left empty becomes UNKNOWN, so a defect there can never look like a hit.
+     */
+    static List<ResultJson> inRequestOrder(List<Digest> actions, List<ActionVerdict> verdicts) {
+        ResultJson[] slots = new ResultJson[actions.size()];
+        for (ActionVerdict verdict : verdicts) {
+            if (inRange(verdict, slots.length) && slots[verdict.index()] == null) {
+                slots[verdict.index()] = ResultJsonMapper.toJson(verdict);
+            }
+        }
+        for (int i = 0; i < slots.length; i++) {
+            if (slots[i] == null) {
+                slots[i] = ResultJsonMapper.undecided(actions.get(i));
+            }
+        }
+        return Arrays.asList(slots);
+    }
+
+    private static boolean inRange(ActionVerdict verdict, int size) {
+        return verdict.index() >= 0 && verdict.index() < size;
+    }
+
+    private JsonNode parseJson(byte[] body) {
+        try {
+            return jsonMapper.readTree(body);
+        } catch (JacksonException e) {
+            TokenStreamLocation at = e.getLocation();
+            String where = at != null && at.getLineNr() > 0
+                    ? " at line " + at.getLineNr() + ", column " + at.getColumnNr()
+                    : "";
+            throw new ApiProblemException(ProblemType.MALFORMED_JSON,
+                    "request body is not valid JSON" + where + ": " + e.getOriginalMessage());
+        }
+    }
+
+    private static boolean acceptsNdjson(ServerHttpRequest request) {
+        try {
+            return request.getHeaders().getAccept().stream()
+                    .anyMatch(type -> type.equalsTypeAndSubtype(MediaType.APPLICATION_NDJSON)
+                            && type.getQualityValue() > 0);
+        } catch (InvalidMediaTypeException e) {
+            return false;
+        }
+    }
+}
