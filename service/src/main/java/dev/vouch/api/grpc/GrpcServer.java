@@ -7,9 +7,11 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.List;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.context.SmartLifecycle;
 import org.springframework.stereotype.Component;
 
@@ -24,11 +26,22 @@ public class GrpcServer implements SmartLifecycle {
 
     private final VouchProperties.Grpc config;
     private final List<BindableService> services;
+    private final Executor callExecutor;
     private volatile Server server;
 
+    @Autowired
     public GrpcServer(VouchProperties properties, List<BindableService> services) {
+        this(properties, services, null);
+    }
+
+    /**
+     * @param callExecutor where calls run; {@code null} for grpc-java's default pool. Tests pass a
+     *     direct executor so handlers run on the Netty event loop, where BlockHound catches blocking.
+     */
+    public GrpcServer(VouchProperties properties, List<BindableService> services, Executor callExecutor) {
         this.config = properties.grpc();
         this.services = List.copyOf(services);
+        this.callExecutor = callExecutor;
     }
 
     @Override
@@ -38,6 +51,9 @@ public class GrpcServer implements SmartLifecycle {
         }
         NettyServerBuilder builder = NettyServerBuilder.forPort(config.port())
                 .maxInboundMessageSize(config.maxInboundMessageBytes());
+        if (callExecutor != null) {
+            builder.executor(callExecutor);
+        }
         services.forEach(builder::addService);
         try {
             server = builder.build().start();

@@ -197,6 +197,30 @@ class DiskBlobStoreTest extends BlobStoreContractTest {
         assertThat(readAll(reopened, digestOf(recent), 0, 0)).isEqualTo(recent);
     }
 
+    @Test
+    void callsFromNonBlockingThreadNeverBlockIt() {
+        byte[] blob = randomBytes(150_000, 11);
+        Digest digest = digestOf(blob);
+        Digest action = digestOf("action".getBytes(StandardCharsets.UTF_8));
+        Scheduler parallel = Schedulers.parallel();
+
+        // BlockHound fails any of these if file I/O leaks onto the calling (parallel) thread
+        StepVerifier.create(store.write(digest, Flux.just(ByteBuffer.wrap(blob)).publishOn(parallel)).subscribeOn(parallel))
+                .verifyComplete();
+        StepVerifier.create(store.read(digest).publishOn(parallel).map(ByteBuffer::remaining).reduce(0, Integer::sum)
+                        .subscribeOn(parallel))
+                .expectNext(blob.length)
+                .verifyComplete();
+        StepVerifier.create(store.contains(digest).subscribeOn(parallel)).expectNext(true).verifyComplete();
+        StepVerifier.create(store.findMissing(dev.vouch.digest.DigestSet.of(digest)).subscribeOn(parallel))
+                .expectNext(dev.vouch.digest.DigestSet.empty())
+                .verifyComplete();
+        StepVerifier.create(store.putActionResult(action, new byte[] {8, 1}).then(store.getActionResult(action))
+                        .subscribeOn(parallel))
+                .expectNextCount(1)
+                .verifyComplete();
+    }
+
     private static Path placeByHand(Path dataDir, byte[] blob, long modifiedMillis) throws IOException {
         String hash = digestOf(blob).hash();
         Path file = dataDir.resolve("cas").resolve(hash.substring(0, 2)).resolve(hash);
