@@ -1,0 +1,100 @@
+package dev.vouch.api.grpc;
+
+import dev.vouch.config.VouchProperties;
+import io.grpc.BindableService;
+import io.grpc.Server;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.List;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.context.SmartLifecycle;
+import org.springframework.stereotype.Component;
+
+/**
+ * The one gRPC server on {@code vouch.grpc.port}, serving every {@link BindableService} bean (the
+ * embedded REAPI services, {@code vouch.v1}). Stops gracefully: in-flight calls get
+ * {@code vouch.grpc.shutdown-grace-seconds} before they are cancelled.
+ */
+@Component
+public class GrpcServer implements SmartLifecycle {
+    private static final Logger log = LoggerFactory.getLogger(GrpcServer.class);
+
+    private final VouchProperties.Grpc config;
+    private final List<BindableService> services;
+    private final Executor callExecutor;
+    private volatile Server server;
+
+    @Autowired
+    public GrpcServer(VouchProperties properties, List<BindableService> services) {
+        this(properties, services, null);
+    }
+
+    /**
+     * @param callExecutor where calls run; {@code null} for grpc-java's default pool. Tests pass a
+     *     direct executor so handlers run on the Netty event loop, where BlockHound catches blocking.
+     */
+    public GrpcServer(VouchProperties properties, List<BindableService> services, Executor callExecutor) {
+        this.config = properties.grpc();
+        this.services = List.copyOf(services);
+        this.callExecutor = callExecutor;
+    }
+
+    @Override
+    public synchronized void start() {
+        if (server != null) {
+            return;
+        }
+        NettyServerBuilder builder = NettyServerBuilder.forPort(config.port())
+                .maxInboundMessageSize(config.maxInboundMessageBytes());
+        if (callExecutor != null) {
+            builder.executor(callExecutor);
+        }
+        services.forEach(builder::addService);
+        try {
+            server = builder.build().start();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot start the gRPC server on port " + config.port(), e);
+        }
+        log.info("gRPC server listening on port {} with {}", server.getPort(),
+                services.stream().map(s -> s.bindService().getServiceDescriptor().getName()).toList());
+    }
+
+    @Override
+    public synchronized void stop() {
+        Server running = server;
+        if (running == null) {
+            return;
+        }
+        running.shutdown();
+        try {
+            if (!running.awaitTermination(config.shutdownGraceSeconds(), TimeUnit.SECONDS)) {
+                log.warn("gRPC calls still running after {} s, cancelling them", config.shutdownGraceSeconds());
+                running.shutdownNow();
+                running.awaitTermination(5, TimeUnit.SECONDS);
+            }
+        } catch (InterruptedException e) {
+            running.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
+        server = null;
+    }
+
+    @Override
+    public boolean isRunning() {
+        return server != null;
+    }
+
+    /** The bound port: the configured one, or the one the OS picked when it is 0. */
+    public int port() {
+        Server running = server;
+        if (running == null) {
+            throw new IllegalStateException("the gRPC server is not running");
+        }
+        return running.getPort();
+    }
+}

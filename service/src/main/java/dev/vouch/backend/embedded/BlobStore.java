@@ -1,0 +1,55 @@
+package dev.vouch.backend.embedded;
+
+import dev.vouch.backend.BlobNotFoundException;
+import dev.vouch.digest.Digest;
+import dev.vouch.digest.DigestSet;
+import java.nio.ByteBuffer;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+
+/**
+ * The embedded cache's storage: one SHA-256 namespace of Action Cache entries and CAS blobs.
+ * Every CAS write is checked against its digest; the empty blob always exists. Hashes that are
+ * not SHA-256 long are never stored, so reads treat them as absent and writes reject them.
+ */
+public interface BlobStore {
+
+    /** The serialized {@code ActionResult} stored for {@code action}; empty when there is none. */
+    Mono<byte[]> getActionResult(Digest action);
+
+    /** Stores (or replaces) the serialized {@code ActionResult} for {@code action}. */
+    Mono<Void> putActionResult(Digest action, byte[] serializedResult);
+
+    /** Whether the CAS holds {@code digest}, as of now (never from a cached answer). */
+    Mono<Boolean> contains(Digest digest);
+
+    /** The digests of {@code digests} that the CAS does not hold. */
+    default Mono<DigestSet> findMissing(DigestSet digests) {
+        return Flux.fromIterable(digests)
+                .filterWhen(d -> contains(d).map(present -> !present))
+                .collectList()
+                .map(DigestSet::of);
+    }
+
+    /**
+     * A blob's bytes from {@code offset}, at most {@code limit} of them (0: to the end), in
+     * chunks of at most 64 KiB. Each buffer is freshly allocated and never reused, so callers may
+     * keep or wrap it. Fails with {@link BlobNotFoundException} when the blob is absent.
+     */
+    Flux<ByteBuffer> read(Digest digest, long offset, long limit);
+
+    /**
+     * Stores the blob streamed by {@code data} after checking it hashes to {@code digest}; fails
+     * with {@link DigestMismatchException}, storing nothing, when it does not. Writing a blob
+     * that is already stored drains {@code data} and succeeds.
+     */
+    Mono<Void> write(Digest digest, Flux<ByteBuffer> data);
+
+    default Mono<Void> write(Digest digest, byte[] data) {
+        return write(digest, Flux.just(ByteBuffer.wrap(data)));
+    }
+
+    default Flux<ByteBuffer> read(Digest digest) {
+        return read(digest, 0, 0);
+    }
+}

@@ -1,0 +1,17 @@
+package dev.vouch.backend.embedded;
+
+import dev.vouch.digest.Digest;
+
+/** Uploaded bytes that do not hash to the digest they were sent under; nothing was stored. */
+public class DigestMismatchException extends RuntimeException {
+    private final Digest expected;
+
+    public DigestMismatchException(Digest expected, String message) {
+        super("blob " + expected + ": " + message);
+        this.expected = expected;
+    }
+
+    public Digest expected() {
+        return expected;
+    }
+}

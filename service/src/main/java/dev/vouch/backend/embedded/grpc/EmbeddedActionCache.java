@@ -1,0 +1,53 @@
+package dev.vouch.backend.embedded.grpc;
+
+import build.bazel.remote.execution.v2.ActionResult;
+import build.bazel.remote.execution.v2.GetActionResultRequest;
+import build.bazel.remote.execution.v2.ReactorActionCacheGrpc;
+import build.bazel.remote.execution.v2.UpdateActionResultRequest;
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.vouch.backend.embedded.BlobStore;
+import dev.vouch.digest.Digest;
+import io.grpc.Status;
+import reactor.core.publisher.Mono;
+
+/** REAPI ActionCache over the embedded store; the instance name is ignored (one namespace). */
+public final class EmbeddedActionCache extends ReactorActionCacheGrpc.ActionCacheImplBase {
+    private final BlobStore store;
+
+    public EmbeddedActionCache(BlobStore store) {
+        this.store = store;
+    }
+
+    @Override
+    public Mono<ActionResult> getActionResult(GetActionResultRequest request) {
+        return Mono.defer(() -> {
+            Statuses.requireSha256(request.getDigestFunction());
+            Digest action = Statuses.digest(request.getActionDigest(), "action_digest");
+            return store.getActionResult(action)
+                    .map(bytes -> parse(action, bytes))
+                    .switchIfEmpty(Mono.error(() -> Status.NOT_FOUND
+                            .withDescription("no Action Cache entry for " + action).asRuntimeException()))
+                    .onErrorMap(e -> Statuses.toException(e, "GetActionResult " + action));
+        });
+    }
+
+    @Override
+    public Mono<ActionResult> updateActionResult(UpdateActionResultRequest request) {
+        return Mono.defer(() -> {
+            Statuses.requireSha256(request.getDigestFunction());
+            Digest action = Statuses.digest(request.getActionDigest(), "action_digest");
+            ActionResult result = request.getActionResult();
+            return store.putActionResult(action, result.toByteArray())
+                    .thenReturn(result)
+                    .onErrorMap(e -> Statuses.toException(e, "UpdateActionResult " + action));
+        });
+    }
+
+    private static ActionResult parse(Digest action, byte[] bytes) {
+        try {
+            return ActionResult.parseFrom(bytes);
+        } catch (InvalidProtocolBufferException e) {
+            throw Status.DATA_LOSS.withDescription("Action Cache entry " + action + " is damaged").asRuntimeException();
+        }
+    }
+}

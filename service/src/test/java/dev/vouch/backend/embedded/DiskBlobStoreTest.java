@@ -1,0 +1,232 @@
+package dev.vouch.backend.embedded;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import build.bazel.remote.execution.v2.ActionResult;
+import dev.vouch.digest.Digest;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import reactor.core.Disposable;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Sinks;
+import reactor.core.scheduler.Scheduler;
+import reactor.core.scheduler.Schedulers;
+import reactor.test.StepVerifier;
+
+class DiskBlobStoreTest extends BlobStoreContractTest {
+    @TempDir
+    Path data;
+
+    private Scheduler io;
+    private DiskBlobStore store;
+
+    @BeforeEach
+    void open() {
+        io = Schedulers.newBoundedElastic(4, 1000, "test-io");
+        store = new DiskBlobStore(data, 1L << 30, io);
+    }
+
+    @AfterEach
+    void close() {
+        io.dispose();
+    }
+
+    @Override
+    BlobStore store() {
+        return store;
+    }
+
+    private static List<Path> filesUnder(Path dir) throws IOException {
+        try (Stream<Path> files = Files.walk(dir)) {
+            return files.filter(Files::isRegularFile).toList();
+        }
+    }
+
+    @Test
+    void normativePaths() throws IOException {
+        byte[] blob = "hello, cache".getBytes(StandardCharsets.UTF_8);
+        Digest digest = digestOf(blob);
+        Digest action = digestOf("an action".getBytes(StandardCharsets.UTF_8));
+        byte[] result = ActionResult.newBuilder().setExitCode(1).build().toByteArray();
+
+        store.write(digest, blob).block(TIMEOUT);
+        store.putActionResult(action, result).block(TIMEOUT);
+
+        Path casFile = data.resolve("cas").resolve(digest.hash().substring(0, 2)).resolve(digest.hash());
+        Path acFile = data.resolve("ac").resolve(action.hash().substring(0, 2)).resolve(action.hash());
+        assertThat(casFile).exists().hasBinaryContent(blob);
+        assertThat(acFile).exists().hasBinaryContent(result);
+        assertThat(filesUnder(data)).containsExactlyInAnyOrder(casFile.toAbsolutePath(), acFile.toAbsolutePath());
+    }
+
+    @Test
+    void digestMismatchLeavesNoFileAnywhere() throws IOException {
+        byte[] blob = randomBytes(100_000, 7);
+        Digest claimed = new Digest(digestOf(randomBytes(100_000, 8)).hash(), blob.length);
+
+        StepVerifier.create(store.write(claimed, blob)).expectError(DigestMismatchException.class).verify(TIMEOUT);
+
+        assertThat(filesUnder(data)).isEmpty();
+        assertThat(store.totalBytes()).isZero();
+    }
+
+    @Test
+    void failedUploadLeavesNoFinalFile() throws IOException {
+        byte[] blob = randomBytes(50_000, 9);
+        Digest digest = digestOf(blob);
+        Flux<ByteBuffer> brokenUpload = Flux.just(ByteBuffer.wrap(blob, 0, 20_000))
+                .concatWith(Flux.error(new IOException("client went away")));
+
+        StepVerifier.create(store.write(digest, brokenUpload)).expectError(IOException.class).verify(TIMEOUT);
+
+        assertThat(store.casPath(digest.hash())).doesNotExist();
+        assertThat(filesUnder(data)).isEmpty();
+    }
+
+    @Test
+    void cancelledUploadCleansItsTemporaryFile() throws IOException {
+        byte[] blob = randomBytes(50_000, 10);
+        Digest digest = digestOf(blob);
+        Sinks.Many<ByteBuffer> upload = Sinks.many().unicast().onBackpressureBuffer();
+        Disposable writing = store.write(digest, upload.asFlux()).subscribe();
+        upload.tryEmitNext(ByteBuffer.wrap(blob, 0, 20_000));
+        await().atMost(TIMEOUT).until(() -> filesUnder(store.tmpDir()).size() == 1);
+
+        writing.dispose();
+
+        await().atMost(TIMEOUT).until(() -> filesUnder(data).isEmpty());
+        assertThat(store.casPath(digest.hash())).doesNotExist();
+    }
+
+    @Test
+    void fileDeletedByHandIsMissingOnNextCheck() throws IOException {
+        byte[] blob = "soon gone".getBytes(StandardCharsets.UTF_8);
+        Digest digest = digestOf(blob);
+        store.write(digest, blob).block(TIMEOUT);
+        StepVerifier.create(store.contains(digest)).expectNext(true).verifyComplete();
+
+        Files.delete(store.casPath(digest.hash()));
+
+        StepVerifier.create(store.contains(digest)).expectNext(false).verifyComplete();
+        StepVerifier.create(store.read(digest)).expectError(dev.vouch.backend.BlobNotFoundException.class).verify(TIMEOUT);
+        assertThat(store.totalBytes()).isZero();
+    }
+
+    @Test
+    void leastRecentlyReadEntryIsEvictedFirst() {
+        DiskBlobStore small = new DiskBlobStore(data.resolve("small"), 3_000, io);
+        byte[] a = randomBytes(1_000, 1);
+        byte[] b = randomBytes(1_000, 2);
+        byte[] c = randomBytes(1_000, 3);
+        byte[] d = randomBytes(1_000, 4);
+        small.write(digestOf(a), a).block(TIMEOUT);
+        small.write(digestOf(b), b).block(TIMEOUT);
+        small.write(digestOf(c), c).block(TIMEOUT);
+        // reading A makes B the least recently used
+        assertThat(readAll(small, digestOf(a), 0, 0)).isEqualTo(a);
+
+        small.write(digestOf(d), d).block(TIMEOUT);
+
+        assertThat(small.casPath(digestOf(b).hash())).doesNotExist();
+        assertThat(small.casPath(digestOf(a).hash())).exists();
+        assertThat(small.casPath(digestOf(c).hash())).exists();
+        assertThat(small.casPath(digestOf(d).hash())).exists();
+        assertThat(small.totalBytes()).isEqualTo(3_000);
+    }
+
+    @Test
+    void entryLargerThanBoundIsKeptAndEvictsTheRest() {
+        DiskBlobStore small = new DiskBlobStore(data.resolve("small"), 1_500, io);
+        byte[] a = randomBytes(1_000, 1);
+        byte[] huge = randomBytes(2_000, 2);
+        small.write(digestOf(a), a).block(TIMEOUT);
+
+        small.write(digestOf(huge), huge).block(TIMEOUT);
+
+        assertThat(small.casPath(digestOf(huge).hash())).exists();
+        assertThat(small.casPath(digestOf(a).hash())).doesNotExist();
+    }
+
+    @Test
+    void evictionToleratesFilesDeletedByHand() throws IOException {
+        DiskBlobStore small = new DiskBlobStore(data.resolve("small"), 2_000, io);
+        byte[] a = randomBytes(1_000, 1);
+        byte[] b = randomBytes(1_000, 2);
+        byte[] c = randomBytes(1_000, 3);
+        small.write(digestOf(a), a).block(TIMEOUT);
+        small.write(digestOf(b), b).block(TIMEOUT);
+        Files.delete(small.casPath(digestOf(a).hash()));
+
+        StepVerifier.create(small.write(digestOf(c), c)).verifyComplete();
+
+        assertThat(small.casPath(digestOf(b).hash())).exists();
+        assertThat(small.casPath(digestOf(c).hash())).exists();
+    }
+
+    @Test
+    void startupScanFindsExistingFilesAndEvictsOldestOverBound() throws IOException {
+        Path dir = data.resolve("existing");
+        byte[] old = randomBytes(1_000, 1);
+        byte[] middle = randomBytes(1_000, 2);
+        byte[] recent = randomBytes(1_000, 3);
+        long now = System.currentTimeMillis();
+        Path oldFile = placeByHand(dir, old, now - 30_000);
+        placeByHand(dir, middle, now - 20_000);
+        placeByHand(dir, recent, now - 10_000);
+        Path leftover = dir.resolve("tmp").resolve("cas-123.tmp");
+        Files.createDirectories(leftover.getParent());
+        Files.write(leftover, new byte[10]);
+
+        DiskBlobStore reopened = new DiskBlobStore(dir, 2_000, io);
+
+        assertThat(oldFile).doesNotExist();
+        assertThat(leftover).doesNotExist();
+        assertThat(reopened.totalBytes()).isEqualTo(2_000);
+        StepVerifier.create(reopened.contains(digestOf(middle))).expectNext(true).verifyComplete();
+        assertThat(readAll(reopened, digestOf(recent), 0, 0)).isEqualTo(recent);
+    }
+
+    @Test
+    void callsFromNonBlockingThreadNeverBlockIt() {
+        byte[] blob = randomBytes(150_000, 11);
+        Digest digest = digestOf(blob);
+        Digest action = digestOf("action".getBytes(StandardCharsets.UTF_8));
+        Scheduler parallel = Schedulers.parallel();
+
+        // BlockHound fails any of these if file I/O leaks onto the calling (parallel) thread
+        StepVerifier.create(store.write(digest, Flux.just(ByteBuffer.wrap(blob)).publishOn(parallel)).subscribeOn(parallel))
+                .verifyComplete();
+        StepVerifier.create(store.read(digest).publishOn(parallel).map(ByteBuffer::remaining).reduce(0, Integer::sum)
+                        .subscribeOn(parallel))
+                .expectNext(blob.length)
+                .verifyComplete();
+        StepVerifier.create(store.contains(digest).subscribeOn(parallel)).expectNext(true).verifyComplete();
+        StepVerifier.create(store.findMissing(dev.vouch.digest.DigestSet.of(digest)).subscribeOn(parallel))
+                .expectNext(dev.vouch.digest.DigestSet.empty())
+                .verifyComplete();
+        StepVerifier.create(store.putActionResult(action, new byte[] {8, 1}).then(store.getActionResult(action))
+                        .subscribeOn(parallel))
+                .expectNextCount(1)
+                .verifyComplete();
+    }
+
+    private static Path placeByHand(Path dataDir, byte[] blob, long modifiedMillis) throws IOException {
+        String hash = digestOf(blob).hash();
+        Path file = dataDir.resolve("cas").resolve(hash.substring(0, 2)).resolve(hash);
+        Files.createDirectories(file.getParent());
+        Files.write(file, blob);
+        Files.setLastModifiedTime(file, FileTime.fromMillis(modifiedMillis));
+        return file;
+    }
+}
