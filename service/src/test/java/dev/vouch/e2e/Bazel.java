@@ -10,7 +10,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-/** Runs Debian's Bazel 4.2.3 in batch mode against a workspace copy, isolated from user rc files. */
+/**
+ * Runs Debian's Bazel 4.2.3 in batch mode against a workspace copy. The user's rc file is skipped; the
+ * system one stays, since Debian's packaging sets the install base there.
+ */
 final class Bazel {
     private static final Path BAZEL = Path.of("/usr/bin/bazel");
     private static final long TIMEOUT_MINUTES = 5;
@@ -41,7 +44,7 @@ final class Bazel {
 
     /** Runs {@code bazel <command> <args>} and returns its combined output; fails the test on a non-zero exit. */
     String run(String command, String... args) throws IOException, InterruptedException {
-        List<String> line = new ArrayList<>(List.of(BAZEL.toString(), "--batch", "--nosystem_rc", "--nohome_rc",
+        List<String> line = new ArrayList<>(List.of(BAZEL.toString(), "--batch", "--nohome_rc",
                 "--output_user_root=" + outputUserRoot, command));
         line.addAll(List.of(args));
         return run(line, workspace);
