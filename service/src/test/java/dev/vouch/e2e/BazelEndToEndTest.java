@@ -142,7 +142,7 @@ class BazelEndToEndTest {
         JsonNode body = validate(actions);
         Map<Digest, JsonNode> byAction = byAction(body);
         assertMissing(byAction.get(fileAction), Digest.fromProto(greeting.getDigest()), "OUTPUT_FILE", greeting.getPath());
-        assertMissing(byAction.get(stdoutAction), stdout, "STDOUT", null);
+        assertMissing(byAction.get(stdoutAction), stdout, "STDOUT", "stdout");
         assertMissing(byAction.get(treeAction), Digest.fromProto(leaf.getDigest()), "OUTPUT_DIRECTORY_FILE",
                 dir.getPath() + "/sub/deeper/leaf.txt");
         Set<Digest> partial = Set.of(fileAction, stdoutAction, treeAction);
@@ -173,9 +173,7 @@ class BazelEndToEndTest {
         assertThat(missing.get(0).get("hash").asString()).isEqualTo(digest.hash());
         assertThat(missing.get(0).get("sizeBytes").asLong()).isEqualTo(digest.sizeBytes());
         assertThat(missing.get(0).get("kind").asString()).isEqualTo(kind);
-        if (path != null) {
-            assertThat(missing.get(0).get("paths")).extracting(JsonNode::asString).containsExactly(path);
-        }
+        assertThat(missing.get(0).get("paths")).extracting(JsonNode::asString).containsExactly(path);
     }
 
     private Digest actionWithOutputFile(String name) {

@@ -8,10 +8,14 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import dev.vouch.backend.embedded.BlobStore;
 import dev.vouch.digest.Digest;
 import io.grpc.Status;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Mono;
 
 /** REAPI ActionCache over the embedded store; the instance name is ignored (one namespace). */
 public final class EmbeddedActionCache extends ReactorActionCacheGrpc.ActionCacheImplBase {
+    private static final Logger log = LoggerFactory.getLogger(EmbeddedActionCache.class);
+
     private final BlobStore store;
 
     public EmbeddedActionCache(BlobStore store) {
@@ -38,6 +42,10 @@ public final class EmbeddedActionCache extends ReactorActionCacheGrpc.ActionCach
             Digest action = Statuses.digest(request.getActionDigest(), "action_digest");
             ActionResult result = request.getActionResult();
             return store.putActionResult(action, result.toByteArray())
+                    // an access-log line per stored result, as caches do: it is how an operator
+                    // learns the action digests (with sizes) that agents can ask Vouch about
+                    .doOnSuccess(stored -> log.info("stored action result {} ({} output files, {} output directories)",
+                            action, result.getOutputFilesCount(), result.getOutputDirectoriesCount()))
                     .thenReturn(result)
                     .onErrorMap(e -> Statuses.toException(e, "UpdateActionResult " + action));
         });
