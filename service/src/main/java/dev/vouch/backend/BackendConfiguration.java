@@ -1,14 +1,16 @@
 package dev.vouch.backend;
 
+import dev.vouch.config.VouchProperties;
+import java.util.List;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
-/** Routes every request to the one configured backend; instance-name routes come with remote backends. */
+/** Turns {@code vouch.backends} and {@code vouch.routes} into the router the validator asks. */
 @Configuration(proxyBeanMethods = false)
 public class BackendConfiguration {
 
-    @Bean
-    public BackendRouter backendRouter(CacheBackend backend) {
-        return instanceName -> backend;
+    @Bean(destroyMethod = "close")
+    public BackendRegistry backendRegistry(VouchProperties properties, List<BackendFactory> factories) {
+        return new BackendRegistry(properties, factories);
     }
 }

@@ -30,15 +30,22 @@ public class StartupReport {
     public void report() {
         String httpPort = environment.getProperty("local.server.port", environment.getProperty("server.port", "8080"));
         int grpcPort = grpcServer.port();
-        log.info("""
-                Vouch is ready.
-                  REST API and actuator:   http://localhost:{}  (/v1/validate, /actuator/health, /actuator/prometheus)
-                  embedded cache (REAPI):  grpc://localhost:{}
-                  data directory:          {} (size bound {}, least recently used evicted above it)
-                  fill the cache:          bazel build --remote_cache=grpc://localhost:{} //...
-                  ask about an action:     curl -s localhost:{}/v1/actions/<hash>/<sizeBytes>""",
-                httpPort, grpcPort, properties.dataDir().toAbsolutePath().normalize(),
-                humanBytes(properties.embedded().maxSizeBytes()), grpcPort, httpPort);
+        StringBuilder text = new StringBuilder("Vouch is ready.\n")
+                .append("  REST API and actuator:   http://localhost:").append(httpPort)
+                .append("  (/v1/validate, /actuator/health, /actuator/prometheus)\n")
+                .append("  backends:                ").append(properties.backends().stream()
+                        .map(b -> b.name() + " (" + b.type() + ")").toList())
+                .append(", default ").append(properties.defaultBackend()).append('\n');
+        if (properties.embeddedEnabled()) {
+            text.append("  embedded cache (REAPI):  grpc://localhost:").append(grpcPort).append('\n')
+                    .append("  data directory:          ").append(properties.dataDir().toAbsolutePath().normalize())
+                    .append(" (size bound ").append(humanBytes(properties.embedded().maxSizeBytes()))
+                    .append(", least recently used evicted above it)\n")
+                    .append("  fill the cache:          bazel build --remote_cache=grpc://localhost:").append(grpcPort)
+                    .append(" //...\n");
+        }
+        text.append("  ask about an action:     curl -s localhost:").append(httpPort).append("/v1/actions/<hash>/<sizeBytes>");
+        log.info("{}", text);
     }
 
     static String humanBytes(long bytes) {

@@ -4,7 +4,16 @@ import jakarta.validation.Valid;
 import jakarta.validation.constraints.Max;
 import jakarta.validation.constraints.Min;
 import jakarta.validation.constraints.NotNull;
+import java.net.URI;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.bind.DefaultValue;
 import org.springframework.validation.annotation.Validated;
@@ -18,6 +27,10 @@ import org.springframework.validation.annotation.Validated;
  * @param embedded the embedded cache
  * @param limits request and validation limits
  * @param io the bounded scheduler that runs blocking work (disk) off the event loops
+ * @param backends the caches Vouch validates against ({@code vouch.backends[i].*}); none means one
+ *     {@code embedded} backend named "embedded"
+ * @param routes instance-name rules picking a backend ({@code vouch.routes[j].*}); first match wins
+ * @param defaultBackend the backend when no route matches ({@code vouch.default-backend}); the first by default
  */
 @Validated
 @ConfigurationProperties("vouch")
@@ -26,7 +39,160 @@ public record VouchProperties(
         @Valid @DefaultValue Grpc grpc,
         @Valid @DefaultValue Embedded embedded,
         @Valid @DefaultValue Limits limits,
-        @Valid @DefaultValue Io io) {
+        @Valid @DefaultValue Io io,
+        List<@Valid Backend> backends,
+        List<@Valid Route> routes,
+        String defaultBackend) {
+
+    public VouchProperties {
+        backends = backends == null || backends.isEmpty()
+                ? List.of(Backend.embedded(Backend.EMBEDDED_NAME))
+                : List.copyOf(backends);
+        routes = routes == null ? List.of() : List.copyOf(routes);
+        checkBackends(backends, routes, defaultBackend);
+        if (defaultBackend == null || defaultBackend.isBlank()) {
+            defaultBackend = backends.get(0).name();
+        }
+    }
+
+    /** Whether the embedded cache is served (its REAPI services and HTTP protocol). */
+    public boolean embeddedEnabled() {
+        return backends.stream().anyMatch(b -> b.type() == BackendType.EMBEDDED);
+    }
+
+    // Cross-field rules that annotations cannot express; each message names the offending key so
+    // that a failed start-up says exactly what to fix.
+    private static void checkBackends(List<Backend> backends, List<Route> routes, String defaultBackend) {
+        Set<String> names = new HashSet<>();
+        for (int i = 0; i < backends.size(); i++) {
+            Backend b = backends.get(i);
+            String key = "vouch.backends[" + i + "]";
+            if (b.name() == null || b.name().isBlank()) {
+                throw new IllegalArgumentException(key + ".name is required");
+            }
+            if (!names.add(b.name())) {
+                throw new IllegalArgumentException(key + ".name '" + b.name() + "' is used by another backend");
+            }
+            if (b.type() == null) {
+                throw new IllegalArgumentException(key + ".type is required: embedded, grpc or http");
+            }
+            switch (b.type()) {
+                case GRPC -> {
+                    if (b.target() == null) {
+                        throw new IllegalArgumentException(key + ".target is required for type grpc (grpc://host:port or grpcs://host:port)");
+                    }
+                    String scheme = b.target().getScheme();
+                    if (!"grpc".equals(scheme) && !"grpcs".equals(scheme) || b.target().getHost() == null
+                            || b.target().getPort() < 0) {
+                        throw new IllegalArgumentException(key + ".target must be grpc://host:port or grpcs://host:port, was '"
+                                + b.target() + "'");
+                    }
+                }
+                case HTTP -> {
+                    if (b.url() == null) {
+                        throw new IllegalArgumentException(key + ".url is required for type http (e.g. http://cache:8080/prefix)");
+                    }
+                    String scheme = b.url().getScheme();
+                    if (!"http".equals(scheme) && !"https".equals(scheme) || b.url().getHost() == null) {
+                        throw new IllegalArgumentException(key + ".url must be an http:// or https:// URL, was '" + b.url() + "'");
+                    }
+                }
+                case EMBEDDED -> { }
+            }
+        }
+        for (int j = 0; j < routes.size(); j++) {
+            Route r = routes.get(j);
+            String key = "vouch.routes[" + j + "]";
+            if (r.instancePattern() == null) {
+                throw new IllegalArgumentException(key + ".instance-pattern is required");
+            }
+            try {
+                Pattern.compile(r.instancePattern());
+            } catch (PatternSyntaxException e) {
+                throw new IllegalArgumentException(key + ".instance-pattern is not a valid regex: " + e.getDescription());
+            }
+            if (r.backend() == null || !names.contains(r.backend())) {
+                throw new IllegalArgumentException(key + ".backend '" + r.backend() + "' is not a configured backend "
+                        + names);
+            }
+        }
+        if (defaultBackend != null && !defaultBackend.isBlank() && !names.contains(defaultBackend)) {
+            throw new IllegalArgumentException("vouch.default-backend '" + defaultBackend
+                    + "' is not a configured backend " + names);
+        }
+    }
+
+    public enum BackendType {
+        EMBEDDED, GRPC, HTTP;
+
+        @Override
+        public String toString() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
+    /**
+     * One remote cache.
+     *
+     * @param name in results, metrics and routes
+     * @param type {@code embedded}, {@code grpc} or {@code http}
+     * @param target {@code grpc}: {@code grpc://host:port} or {@code grpcs://host:port} (TLS)
+     * @param url {@code http}: base URL; blobs are at {@code <url>/ac/<hash>} and {@code <url>/cas/<hash>}
+     * @param instanceName {@code grpc}: sent instead of the request's instance name, when set
+     * @param headers static headers sent with every call (e.g. {@code authorization}, {@code x-buildbuddy-api-key})
+     * @param tls {@code grpcs}/{@code https}: trust and client certificate; system trust when unset
+     * @param auth {@code http}: basic or bearer credentials
+     * @param callTimeout deadline of each backend call
+     * @param maxConcurrentCalls calls in flight to this backend from one request phase (existence checks, reads)
+     */
+    public record Backend(
+            String name,
+            BackendType type,
+            URI target,
+            URI url,
+            String instanceName,
+            Map<String, String> headers,
+            @Valid Tls tls,
+            @Valid Auth auth,
+            @DefaultValue("30s") Duration callTimeout,
+            @Min(1) @DefaultValue("16") int maxConcurrentCalls) {
+
+        public static final String EMBEDDED_NAME = "embedded";
+
+        public Backend {
+            headers = headers == null ? Map.of() : Map.copyOf(headers);
+            tls = tls == null ? new Tls(null, null, null) : tls;
+            auth = auth == null ? new Auth(null, null, null) : auth;
+            callTimeout = callTimeout == null ? Duration.ofSeconds(30) : callTimeout;
+        }
+
+        public static Backend embedded(String name) {
+            return new Backend(name, BackendType.EMBEDDED, null, null, null, Map.of(), null, null, null, 16);
+        }
+    }
+
+    /**
+     * @param caFile PEM file of the certificate authorities to trust instead of the system's
+     * @param certFile PEM client certificate chain, for mutual TLS (with {@code keyFile})
+     * @param keyFile PEM PKCS#8 private key of the client certificate
+     */
+    public record Tls(Path caFile, Path certFile, Path keyFile) {
+    }
+
+    /**
+     * @param username basic authentication user (with {@code password})
+     * @param password basic authentication password
+     * @param bearerToken sent as {@code Authorization: Bearer <token>}
+     */
+    public record Auth(String username, String password, String bearerToken) {
+    }
+
+    /**
+     * @param instancePattern a Java regex that must match the whole request instance name
+     * @param backend the name of the backend for matching requests
+     */
+    public record Route(String instancePattern, String backend) {
+    }
 
     /**
      * @param port the gRPC port: embedded REAPI services ({@code vouch.grpc.port})

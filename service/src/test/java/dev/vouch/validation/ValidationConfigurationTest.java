@@ -22,7 +22,7 @@ class ValidationConfigurationTest {
                 .addOutputFiles(CompletenessValidatorTest.file("a", backend.absentBlob("a"))).build());
         VouchProperties properties = new VouchProperties(Path.of("data"), new VouchProperties.Grpc(0, 4194304, 0),
                 new VouchProperties.Embedded(1 << 20, 4194304),
-                CompletenessValidatorTest.limits(1_000_000, 268435456L, 10000), new VouchProperties.Io(2, 100));
+                CompletenessValidatorTest.limits(1_000_000, 268435456L, 10000), new VouchProperties.Io(2, 100), null, null, null);
 
         new ApplicationContextRunner()
                 .withUserConfiguration(ValidationConfiguration.class)

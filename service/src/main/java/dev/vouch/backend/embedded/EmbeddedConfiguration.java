@@ -4,14 +4,21 @@ import dev.vouch.backend.embedded.grpc.EmbeddedActionCache;
 import dev.vouch.backend.embedded.grpc.EmbeddedByteStream;
 import dev.vouch.backend.embedded.grpc.EmbeddedCapabilities;
 import dev.vouch.backend.embedded.grpc.EmbeddedCas;
+import dev.vouch.backend.BackendFactory;
+import dev.vouch.backend.CacheBackend;
 import dev.vouch.config.VouchProperties;
 import org.springframework.beans.factory.annotation.Qualifier;
 import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Conditional;
 import org.springframework.context.annotation.Configuration;
 import reactor.core.scheduler.Scheduler;
 
-/** The embedded cache: its disk store, the backend over it, and its REAPI services for the gRPC server. */
+/**
+ * The embedded cache: its disk store, the backends over it, and its REAPI services for the gRPC
+ * server; present only when a backend of type {@code embedded} is configured, or none is.
+ */
 @Configuration(proxyBeanMethods = false)
+@Conditional(OnEmbeddedBackend.class)
 public class EmbeddedConfiguration {
 
     @Bean
@@ -19,9 +26,20 @@ public class EmbeddedConfiguration {
         return new DiskBlobStore(properties.dataDir(), properties.embedded().maxSizeBytes(), ioScheduler);
     }
 
+    /** Every {@code embedded} backend entry is a view of the one store, under its configured name. */
     @Bean
-    public EmbeddedBackend embeddedBackend(BlobStore embeddedBlobStore, VouchProperties properties) {
-        return new EmbeddedBackend(EmbeddedBackend.DEFAULT_NAME, embeddedBlobStore, properties.embedded().maxBatchTotalSizeBytes());
+    public BackendFactory embeddedBackendFactory(BlobStore embeddedBlobStore, VouchProperties properties) {
+        return new BackendFactory() {
+            @Override
+            public VouchProperties.BackendType type() {
+                return VouchProperties.BackendType.EMBEDDED;
+            }
+
+            @Override
+            public CacheBackend create(VouchProperties.Backend config) {
+                return new EmbeddedBackend(config.name(), embeddedBlobStore, properties.embedded().maxBatchTotalSizeBytes());
+            }
+        };
     }
 
     @Bean

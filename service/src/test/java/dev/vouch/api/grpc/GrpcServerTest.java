@@ -4,8 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import build.bazel.remote.execution.v2.CapabilitiesGrpc;
 import build.bazel.remote.execution.v2.GetCapabilitiesRequest;
-import dev.vouch.backend.CacheBackend;
-import dev.vouch.backend.embedded.EmbeddedBackend;
+import dev.vouch.backend.embedded.BlobStore;
 import dev.vouch.backend.embedded.EmbeddedConfiguration;
 import dev.vouch.config.IoConfiguration;
 import dev.vouch.config.VouchProperties;
@@ -43,8 +42,7 @@ class GrpcServerTest {
                         "vouch.embedded.max-batch-total-size-bytes=2097152")
                 .run(running -> {
                     assertThat(running).hasNotFailed();
-                    assertThat(running.getBean(CacheBackend.class)).isInstanceOf(EmbeddedBackend.class)
-                            .extracting(CacheBackend::name).isEqualTo("embedded");
+                    assertThat(running).hasSingleBean(BlobStore.class);
                     assertThat(dataDir.resolve("cas")).isDirectory();
                     GrpcServer server = running.getBean(GrpcServer.class);
                     assertThat(server.isRunning()).isTrue();
