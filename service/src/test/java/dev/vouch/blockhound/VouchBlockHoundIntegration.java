@@ -28,5 +28,10 @@ public class VouchBlockHoundIntegration implements BlockHoundIntegration {
         builder.markAsBlocking(UNIX_FILES, "checkAccess", "(Ljava/nio/file/Path;[Ljava/nio/file/AccessMode;)V");
         builder.markAsBlocking(UNIX_FILES, "move", "(Ljava/nio/file/Path;Ljava/nio/file/Path;[Ljava/nio/file/CopyOption;)V");
         builder.markAsBlocking(UNIX_FILES, "implDelete", "(Ljava/nio/file/Path;Z)Z");
+
+        // Netty 4.2's adaptive buffer allocator takes a StampedLock for a moment while it adds
+        // magazines under load (a large upload); a short in-memory lock, not I/O, and not covered
+        // by Netty's own BlockHound integration
+        builder.allowBlockingCallsInside("io.netty.buffer.AdaptivePoolingAllocator$MagazineGroup", "tryExpandMagazines");
     }
 }

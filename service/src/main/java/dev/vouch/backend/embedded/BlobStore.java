@@ -23,6 +23,12 @@ public interface BlobStore {
     /** Whether the CAS holds {@code digest}, as of now (never from a cached answer). */
     Mono<Boolean> contains(Digest digest);
 
+    /**
+     * The size of the CAS blob stored under the SHA-256 {@code hash}, as of now; empty when there
+     * is none. For protocols that name a blob by hash alone (the Bazel HTTP cache protocol).
+     */
+    Mono<Long> blobSize(String hash);
+
     /** The digests of {@code digests} that the CAS does not hold. */
     default Mono<DigestSet> findMissing(DigestSet digests) {
         return Flux.fromIterable(digests)

@@ -126,6 +126,27 @@ public final class DiskBlobStore implements BlobStore {
     }
 
     @Override
+    public Mono<Long> blobSize(String hash) {
+        if (!isSha256Hash(hash)) {
+            return Mono.empty();
+        }
+        if (hash.equals(EMPTY_SHA256)) {
+            return Mono.just(0L);
+        }
+        return Mono.fromCallable(() -> {
+            Path file = casPath(hash);
+            try {
+                long size = Files.readAttributes(file, BasicFileAttributes.class).size();
+                index.touch(file, size);
+                return size;
+            } catch (NoSuchFileException e) {
+                index.forget(file);
+                return null;
+            }
+        }).subscribeOn(io);
+    }
+
+    @Override
     public Mono<DigestSet> findMissing(DigestSet digests) {
         // One task for the whole set: a stat per digest is cheap, a task hop per digest is not
         return Mono.fromCallable(() -> digests.filter(d -> !present(d))).subscribeOn(io);
@@ -321,6 +342,13 @@ public final class DiskBlobStore implements BlobStore {
         String hash = relative.getName(1).toString();
         return hash.length() == DigestFunction.SHA256.hexLength()
                 && hash.startsWith(relative.getName(0).toString())
+                && hash.chars().allMatch(c -> (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+    }
+
+    static final String EMPTY_SHA256 = DigestFunction.SHA256.digestOf(new byte[0]).hash();
+
+    static boolean isSha256Hash(String hash) {
+        return hash.length() == DigestFunction.SHA256.hexLength()
                 && hash.chars().allMatch(c -> (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
     }
 

@@ -37,6 +37,16 @@ public final class InMemoryBlobStore implements BlobStore {
     }
 
     @Override
+    public Mono<Long> blobSize(String hash) {
+        return Mono.fromSupplier(() -> {
+            if (hash.equals(DiskBlobStore.EMPTY_SHA256)) {
+                return 0L;
+            }
+            return blobs.keySet().stream().filter(d -> d.hash().equals(hash)).map(Digest::sizeBytes).findFirst().orElse(null);
+        });
+    }
+
+    @Override
     public Flux<ByteBuffer> read(Digest digest, long offset, long limit) {
         return Flux.defer(() -> {
             if (digest.isEmptyBlob()) {

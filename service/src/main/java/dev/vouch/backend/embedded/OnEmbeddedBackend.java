@@ -12,7 +12,7 @@ import org.springframework.core.type.AnnotatedTypeMetadata;
  * True when the embedded cache is wanted: no {@code vouch.backends} configured, or one of type
  * {@code embedded}. Only then does Vouch open its data directory and serve the cache's protocols.
  */
-class OnEmbeddedBackend implements Condition {
+public class OnEmbeddedBackend implements Condition {
     @Override
     public boolean matches(ConditionContext context, AnnotatedTypeMetadata metadata) {
         List<VouchProperties.Backend> backends = Binder.get(context.getEnvironment())

@@ -123,6 +123,17 @@ abstract class BlobStoreContractTest {
     }
 
     @Test
+    void blobSizeByHashAlone() {
+        byte[] blob = randomBytes(70_000, 3);
+        Digest digest = digestOf(blob);
+        store().write(digest, blob).block(TIMEOUT);
+
+        StepVerifier.create(store().blobSize(digest.hash())).expectNext(70_000L).verifyComplete();
+        StepVerifier.create(store().blobSize(digestOf(new byte[0]).hash())).expectNext(0L).verifyComplete();
+        StepVerifier.create(store().blobSize(digestOf(new byte[] {1}).hash())).verifyComplete();
+    }
+
+    @Test
     void rewritingStoredBlobSucceeds() {
         byte[] blob = "twice".getBytes(StandardCharsets.UTF_8);
         Digest digest = digestOf(blob);
