@@ -1,0 +1,217 @@
+package dev.vouch.backend.bazelhttp;
+
+import build.bazel.remote.execution.v2.ActionResult;
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.vouch.backend.BackendCapabilities;
+import dev.vouch.backend.BackendException;
+import dev.vouch.backend.BlobNotFoundException;
+import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.Scope;
+import dev.vouch.digest.Digest;
+import dev.vouch.digest.DigestFunction;
+import dev.vouch.digest.DigestSet;
+import java.net.URI;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.Set;
+import java.util.concurrent.TimeoutException;
+import java.util.stream.Collectors;
+import org.springframework.core.io.buffer.DataBuffer;
+import org.springframework.core.io.buffer.DataBufferLimitException;
+import org.springframework.core.io.buffer.DataBufferUtils;
+import org.springframework.http.HttpStatusCode;
+import org.springframework.web.reactive.function.client.ClientResponse;
+import org.springframework.web.reactive.function.client.WebClient;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+
+/**
+ * A cache that speaks the Bazel HTTP cache protocol (bazel-remote, nginx WebDAV, object-store
+ * gateways): {@code GET <url>/ac/<hash>}, {@code HEAD}/{@code GET <url>/cas/<hash>}. The protocol
+ * has no instance names, no capabilities call and no batch existence check: one {@code HEAD} per
+ * digest, bounded in concurrency.
+ *
+ * <p>Only 404 means absent. Any other status, a timeout or a connection failure is a
+ * {@link BackendException}: a cache we cannot reach has not told us that a blob is gone.
+ */
+public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
+    /** Far above any real ActionResult; a larger answer is not one, and must not fill the heap. */
+    public static final int MAX_ACTION_RESULT_BYTES = 64 << 20;
+
+    private static final BackendCapabilities CAPABILITIES = new BackendCapabilities(Set.of(DigestFunction.SHA256), 0);
+
+    private final String name;
+    private final String baseUrl;
+    private final WebClient client;
+    private final Duration callTimeout;
+    private final int maxConcurrentCalls;
+    private final AutoCloseable resources;
+
+    /**
+     * @param baseUrl the cache's base URL, without a trailing slash; entries are at {@code <baseUrl>/ac/<hash>}
+     * @param client a client with the backend's headers, credentials and response timeout
+     * @param resources closed with this backend (the client's connection pool)
+     */
+    BazelHttpBackend(String name, String baseUrl, WebClient client, Duration callTimeout, int maxConcurrentCalls,
+            AutoCloseable resources) {
+        this.name = name;
+        this.baseUrl = baseUrl;
+        this.client = client;
+        this.callTimeout = callTimeout;
+        this.maxConcurrentCalls = maxConcurrentCalls;
+        this.resources = resources;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public Mono<BackendCapabilities> capabilities(Scope scope) {
+        return Mono.defer(() -> {
+            requireSha256(scope);
+            return Mono.just(CAPABILITIES);
+        });
+    }
+
+    @Override
+    public Mono<ActionResult> getActionResult(Scope scope, Digest action) {
+        String path = "ac/" + action.hash();
+        return Mono.defer(() -> {
+            requireSha256(scope);
+            return client.get().uri(uri(path)).exchangeToMono(response -> {
+                if (response.statusCode().value() == 404) {
+                    return response.releaseBody().then(Mono.<ActionResult>empty());
+                }
+                if (!response.statusCode().is2xxSuccessful()) {
+                    return failure(response, "GET", path);
+                }
+                return DataBufferUtils.join(response.bodyToFlux(DataBuffer.class), MAX_ACTION_RESULT_BYTES)
+                        .map(BazelHttpBackend::drain)
+                        .defaultIfEmpty(new byte[0])
+                        .map(bytes -> parse(action, bytes));
+            });
+        }).timeout(callTimeout).onErrorMap(e -> toBackendException("GET " + path, e));
+    }
+
+    @Override
+    public Mono<DigestSet> findMissing(Scope scope, DigestSet digests) {
+        return Mono.defer(() -> {
+            requireSha256(scope);
+            return Flux.fromIterable(digests)
+                    // REAPI: the empty blob is always present, whatever the cache holds
+                    .filter(d -> !d.isEmptyBlob())
+                    .flatMap(d -> isMissing(d).filter(missing -> missing).map(missing -> d), maxConcurrentCalls)
+                    .collect(Collectors.toSet())
+                    .map(missing -> digests.filter(missing::contains));
+        });
+    }
+
+    private Mono<Boolean> isMissing(Digest digest) {
+        String path = "cas/" + digest.hash();
+        return client.head().uri(uri(path)).exchangeToMono(response -> {
+            int status = response.statusCode().value();
+            if (status == 404) {
+                return response.releaseBody().thenReturn(true);
+            }
+            if (!response.statusCode().is2xxSuccessful()) {
+                return failure(response, "HEAD", path);
+            }
+            // a blob of another size under this hash (truncated, or a different blob) is not this digest's blob
+            long length = response.headers().contentLength().orElse(digest.sizeBytes());
+            return response.releaseBody().thenReturn(length != digest.sizeBytes());
+        }).timeout(callTimeout).onErrorMap(e -> toBackendException("HEAD " + path, e));
+    }
+
+    @Override
+    public Flux<ByteBuffer> readBlob(Scope scope, Digest digest) {
+        String path = "cas/" + digest.hash();
+        return Flux.defer(() -> {
+            requireSha256(scope);
+            if (digest.isEmptyBlob()) {
+                return Flux.empty();
+            }
+            return client.get().uri(uri(path)).<ByteBuffer>exchangeToFlux(response -> {
+                if (response.statusCode().value() == 404) {
+                    return response.releaseBody().thenMany(Flux.<ByteBuffer>error(new BlobNotFoundException(digest)));
+                }
+                if (!response.statusCode().is2xxSuccessful()) {
+                    return this.<ByteBuffer>failure(response, "GET", path).flux();
+                }
+                // copy out of (pooled) Netty buffers and release them at once; callers keep ByteBuffers
+                return response.bodyToFlux(DataBuffer.class).map(buffer -> ByteBuffer.wrap(drain(buffer)));
+            });
+        }).onErrorMap(e -> toBackendException("GET " + path, e));
+    }
+
+    @Override
+    public void close() throws Exception {
+        resources.close();
+    }
+
+    private URI uri(String path) {
+        return URI.create(baseUrl + "/" + path);
+    }
+
+    private <T> Mono<T> failure(ClientResponse response, String method, String path) {
+        HttpStatusCode status = response.statusCode();
+        return response.releaseBody().then(Mono.error(new BackendException(name,
+                method + " " + baseUrl + "/" + path + " answered HTTP " + status.value()
+                        + (status.value() == 401 || status.value() == 403 ? " (check the backend's auth and headers)" : ""))));
+    }
+
+    private ActionResult parse(Digest action, byte[] bytes) {
+        try {
+            return ActionResult.parseFrom(bytes);
+        } catch (InvalidProtocolBufferException e) {
+            throw new BackendException(name, "Action Cache entry " + action + " is not a valid ActionResult", e);
+        }
+    }
+
+    private void requireSha256(Scope scope) {
+        if (scope.digestFunction() != DigestFunction.SHA256) {
+            throw new BackendException(name, "the Bazel HTTP cache protocol addresses blobs by SHA256 only, not "
+                    + scope.digestFunction());
+        }
+    }
+
+    /** Absence and our own errors pass through; everything else (I/O, timeouts, limits) is "could not answer". */
+    private Throwable toBackendException(String call, Throwable e) {
+        if (e instanceof BackendException || e instanceof BlobNotFoundException) {
+            return e;
+        }
+        String why;
+        if (e instanceof TimeoutException) {
+            why = "no answer within " + callTimeout;
+        } else if (e instanceof DataBufferLimitException) {
+            why = "the answer is larger than " + MAX_ACTION_RESULT_BYTES + " bytes";
+        } else {
+            why = describe(e);
+        }
+        return new BackendException(name, call + " at " + baseUrl + " failed: " + why, e);
+    }
+
+    /** The innermost useful message: WebClient wraps the socket-level cause that says what happened. */
+    private static String describe(Throwable e) {
+        Throwable cause = e;
+        while (cause.getCause() != null && cause.getCause() != cause) {
+            cause = cause.getCause();
+        }
+        String message = cause.getMessage();
+        if (cause instanceof io.netty.handler.timeout.ReadTimeoutException || message == null) {
+            return cause.getClass().getSimpleName();
+        }
+        return message;
+    }
+
+    private static byte[] drain(DataBuffer buffer) {
+        try {
+            byte[] bytes = new byte[buffer.readableByteCount()];
+            buffer.read(bytes);
+            return bytes;
+        } finally {
+            DataBufferUtils.release(buffer);
+        }
+    }
+}

@@ -1,0 +1,101 @@
+package dev.vouch.backend.bazelhttp;
+
+import dev.vouch.backend.BackendFactory;
+import dev.vouch.backend.CacheBackend;
+import dev.vouch.config.VouchProperties;
+import io.netty.channel.ChannelOption;
+import io.netty.handler.ssl.SslContextBuilder;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Base64;
+import javax.net.ssl.SSLException;
+import org.springframework.http.HttpHeaders;
+import org.springframework.http.client.reactive.ReactorClientHttpConnector;
+import org.springframework.stereotype.Component;
+import org.springframework.web.reactive.function.client.WebClient;
+import reactor.netty.http.client.HttpClient;
+import reactor.netty.resources.ConnectionProvider;
+
+/**
+ * Builds {@code http} backends: one WebClient per backend, on its own Reactor Netty connection pool
+ * (closed with the backend), with the backend's static headers, credentials and call timeout.
+ */
+@Component
+public class BazelHttpBackendFactory implements BackendFactory {
+
+    @Override
+    public VouchProperties.BackendType type() {
+        return VouchProperties.BackendType.HTTP;
+    }
+
+    @Override
+    public CacheBackend create(VouchProperties.Backend config) {
+        String baseUrl = config.url().toString().replaceAll("/+$", "");
+        Duration timeout = config.callTimeout();
+        String authorization = authorization(config);
+        // several requests may each run maxConcurrentCalls checks at once; waiting for a connection
+        // counts against the call timeout rather than queueing without end
+        ConnectionProvider pool = ConnectionProvider.builder("vouch-http-" + config.name())
+                .maxConnections(Math.max(16, 4 * config.maxConcurrentCalls()))
+                .pendingAcquireTimeout(timeout)
+                .build();
+        HttpClient http = HttpClient.create(pool)
+                .responseTimeout(timeout)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, timeout.toMillis()));
+        if ("https".equals(config.url().getScheme())) {
+            http = secure(http, config);
+        }
+        WebClient client = WebClient.builder()
+                .clientConnector(new ReactorClientHttpConnector(http))
+                .defaultHeaders(headers -> {
+                    config.headers().forEach(headers::set);
+                    if (authorization != null) {
+                        headers.set(HttpHeaders.AUTHORIZATION, authorization);
+                    }
+                })
+                .build();
+        return new BazelHttpBackend(config.name(), baseUrl, client, timeout, config.maxConcurrentCalls(), pool::dispose);
+    }
+
+    private static String authorization(VouchProperties.Backend config) {
+        VouchProperties.Auth auth = config.auth();
+        boolean basic = auth.username() != null || auth.password() != null;
+        if (basic && auth.bearerToken() != null) {
+            throw new IllegalArgumentException("backend '" + config.name()
+                    + "': set either auth.username and auth.password or auth.bearer-token, not both");
+        }
+        if (basic) {
+            if (auth.username() == null || auth.password() == null) {
+                throw new IllegalArgumentException("backend '" + config.name()
+                        + "': basic authentication needs both auth.username and auth.password");
+            }
+            String pair = auth.username() + ":" + auth.password();
+            return "Basic " + Base64.getEncoder().encodeToString(pair.getBytes(StandardCharsets.UTF_8));
+        }
+        return auth.bearerToken() == null ? null : "Bearer " + auth.bearerToken();
+    }
+
+    /** System trust unless {@code tls.ca-file} is set; a client certificate when {@code tls.cert-file} is. */
+    private static HttpClient secure(HttpClient http, VouchProperties.Backend config) {
+        VouchProperties.Tls tls = config.tls();
+        if (tls.caFile() == null && tls.certFile() == null) {
+            return http.secure();
+        }
+        try {
+            SslContextBuilder builder = SslContextBuilder.forClient();
+            if (tls.caFile() != null) {
+                builder.trustManager(tls.caFile().toFile());
+            }
+            if (tls.certFile() != null) {
+                if (tls.keyFile() == null) {
+                    throw new IllegalArgumentException("backend '" + config.name() + "': tls.cert-file needs tls.key-file");
+                }
+                builder.keyManager(tls.certFile().toFile(), tls.keyFile().toFile());
+            }
+            var context = builder.build();
+            return http.secure(spec -> spec.sslContext(context));
+        } catch (SSLException e) {
+            throw new IllegalArgumentException("backend '" + config.name() + "': cannot load its TLS files: " + e.getMessage(), e);
+        }
+    }
+}
