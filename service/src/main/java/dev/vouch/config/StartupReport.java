@@ -42,7 +42,9 @@ public class StartupReport {
                     .append(" (size bound ").append(humanBytes(properties.embedded().maxSizeBytes()))
                     .append(", least recently used evicted above it)\n")
                     .append("  fill the cache:          bazel build --remote_cache=grpc://localhost:").append(grpcPort)
-                    .append(" //...\n");
+                    .append(" //...\n")
+                    .append("  or over HTTP:            bazel build --remote_cache=http://localhost:").append(httpPort)
+                    .append("/cache //...\n");
         }
         text.append("  ask about an action:     curl -s localhost:").append(httpPort).append("/v1/actions/<hash>/<sizeBytes>");
         log.info("{}", text);

@@ -182,7 +182,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
             return e;
         }
         String why;
-        if (e instanceof TimeoutException) {
+        if (isTimeout(e)) {
             why = "no answer within " + callTimeout;
         } else if (e instanceof DataBufferLimitException) {
             why = "the answer is larger than " + MAX_ACTION_RESULT_BYTES + " bytes";
@@ -192,6 +192,16 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
         return new BackendException(name, call + " at " + baseUrl + " failed: " + why, e);
     }
 
+    /** Reactor's own deadline, or Reactor Netty's response timeout (wrapped by WebClient). */
+    private static boolean isTimeout(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof TimeoutException || t instanceof io.netty.handler.timeout.TimeoutException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** The innermost useful message: WebClient wraps the socket-level cause that says what happened. */
     private static String describe(Throwable e) {
         Throwable cause = e;
@@ -199,7 +209,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
             cause = cause.getCause();
         }
         String message = cause.getMessage();
-        if (cause instanceof io.netty.handler.timeout.ReadTimeoutException || message == null) {
+        if (message == null) {
             return cause.getClass().getSimpleName();
         }
         return message;
