@@ -244,7 +244,7 @@ final class ClosureWalker {
                         return Mono.just(Read.<T>nothing());
                     }
                     if (e instanceof CorruptBlobException) {
-                        log.warn("blob {} on backend {} is corrupt: {}", d, backend.name(), e.getMessage());
+                        log.warn("{} (backend {})", e.getMessage(), backend.name());
                         corrupt.add(d);
                         return Mono.just(Read.<T>nothing());
                     }
