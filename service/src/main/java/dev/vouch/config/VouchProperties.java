@@ -221,6 +221,7 @@ public record VouchProperties(
      * @param maxTreeBytes total bytes of Tree and Directory messages one action may make Vouch read
      * @param findMissingBatchSize digests per existence query (bb-storage's 10,000 keeps a message near 700 KB)
      * @param actionConcurrency Action Cache lookups in flight per request
+     * @param fetchConcurrency blob reads in flight per request in mode FETCH ({@code vouch.limits.fetch-concurrency})
      */
     public record Limits(
             @Min(1) @DefaultValue("1000") int maxActions,
@@ -228,7 +229,8 @@ public record VouchProperties(
             @Min(1) @DefaultValue("1000000") int maxBlobsPerAction,
             @Min(1) @DefaultValue("268435456") long maxTreeBytes,
             @Min(1) @Max(10000) @DefaultValue("10000") int findMissingBatchSize,
-            @Min(1) @DefaultValue("32") int actionConcurrency) {
+            @Min(1) @DefaultValue("32") int actionConcurrency,
+            @Min(1) @DefaultValue("8") int fetchConcurrency) {
     }
 
     /**

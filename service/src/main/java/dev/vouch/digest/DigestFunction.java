@@ -11,7 +11,9 @@ public enum DigestFunction {
     SHA1(40, "SHA-1"),
     MD5(32, "MD5"),
     SHA384(96, "SHA-384"),
-    SHA512(128, "SHA-512");
+    SHA512(128, "SHA-512"),
+    /** not in the JDK: hashed with commons-codec */
+    BLAKE3(64, null);
 
     private final int hexLength;
     private final String jcaName;
@@ -25,10 +27,13 @@ public enum DigestFunction {
         return hexLength;
     }
 
-    /** A fresh hasher; MessageDigest instances are not thread-safe, so each caller gets its own. */
-    public MessageDigest newHasher() {
+    /** A fresh hasher; hashers are not thread-safe, so each caller gets its own. */
+    public Hasher newHasher() {
+        if (jcaName == null) {
+            return new Hasher.Blake3();
+        }
         try {
-            return MessageDigest.getInstance(jcaName);
+            return new Hasher.Jca(MessageDigest.getInstance(jcaName));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("JDK lacks " + jcaName, e);
         }
@@ -36,9 +41,10 @@ public enum DigestFunction {
 
     /** The digest of {@code data} under this function. */
     public Digest digestOf(byte[] data) {
-        return new Digest(java.util.HexFormat.of().formatHex(newHasher().digest(data)), data.length);
+        return newHasher().update(data).finish();
     }
 
+    /** The REAPI value of the same name ({@code BLAKE3} is 9). */
     public build.bazel.remote.execution.v2.DigestFunction.Value toProto() {
         return build.bazel.remote.execution.v2.DigestFunction.Value.valueOf(name());
     }

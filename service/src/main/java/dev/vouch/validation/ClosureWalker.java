@@ -7,6 +7,7 @@ import build.bazel.remote.execution.v2.FileNode;
 import build.bazel.remote.execution.v2.OutputDirectory;
 import build.bazel.remote.execution.v2.OutputFile;
 import build.bazel.remote.execution.v2.Tree;
+import com.google.protobuf.InvalidProtocolBufferException;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.MalformedBlobException;
@@ -23,6 +24,8 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
@@ -30,24 +33,45 @@ import reactor.core.publisher.Mono;
  * Turns ActionResults into {@link Closure}s for one request. Tree and Directory blobs are read
  * through a per-request cache, so actions sharing one are served by a single read; a blob read
  * successfully is confirmed present and one found absent is confirmed missing, and neither needs
- * an existence check afterwards. Walks fail only with {@link Undecidable}.
+ * an existence check afterwards. A verifying walker (mode FETCH) also hashes what it reads: a
+ * corrupt blob is confirmed corrupt and, like a missing one, its contents are not walked. Walks
+ * fail only with {@link Undecidable}.
  */
 final class ClosureWalker {
+    private static final Logger log = LoggerFactory.getLogger(ClosureWalker.class);
     // Directory reads of one level of a root_directory_digest walk in flight at once
     private static final int DIRECTORY_READ_CONCURRENCY = 8;
 
     private final CacheBackend backend;
     private final Scope scope;
     private final VouchProperties.Limits limits;
+    private final Function<Digest, Mono<Tree>> treeReader;
+    private final Function<Digest, Mono<Directory>> directoryReader;
     private final Map<Digest, Mono<Read<Tree>>> trees = new ConcurrentHashMap<>();
     private final Map<Digest, Mono<Read<Directory>>> directories = new ConcurrentHashMap<>();
     private final Set<Digest> present = ConcurrentHashMap.newKeySet();
     private final Set<Digest> absent = ConcurrentHashMap.newKeySet();
+    private final Set<Digest> corrupt = ConcurrentHashMap.newKeySet();
 
+    /** A walker that trusts what the backend returns (mode EXISTENCE). */
     ClosureWalker(CacheBackend backend, Scope scope, VouchProperties.Limits limits) {
+        this(backend, scope, limits, d -> backend.readTree(scope, d), d -> backend.readDirectory(scope, d));
+    }
+
+    /** A walker that reads Tree and Directory blobs through {@code fetcher}, so every one is hash-verified. */
+    ClosureWalker(CacheBackend backend, Scope scope, VouchProperties.Limits limits, BlobFetcher fetcher) {
+        this(backend, scope, limits,
+                d -> fetcher.verifiedBytes(d).map(bytes -> parse(d, bytes, Tree::parseFrom)),
+                d -> fetcher.verifiedBytes(d).map(bytes -> parse(d, bytes, Directory::parseFrom)));
+    }
+
+    private ClosureWalker(CacheBackend backend, Scope scope, VouchProperties.Limits limits,
+            Function<Digest, Mono<Tree>> treeReader, Function<Digest, Mono<Directory>> directoryReader) {
         this.backend = backend;
         this.scope = scope;
         this.limits = limits;
+        this.treeReader = treeReader;
+        this.directoryReader = directoryReader;
     }
 
     /** Tree and Directory blobs read back during this request. */
@@ -58,6 +82,11 @@ final class ClosureWalker {
     /** Tree and Directory blobs the CAS did not have. */
     Set<Digest> confirmedAbsent() {
         return absent;
+    }
+
+    /** Tree and Directory blobs whose bytes did not match their digest (verifying walker only). */
+    Set<Digest> confirmedCorrupt() {
+        return corrupt;
     }
 
     Mono<Closure> walk(ActionResult result) {
@@ -101,7 +130,7 @@ final class ClosureWalker {
             // the empty message is an empty Tree, and the empty blob needs no read to be present
             return Mono.empty();
         }
-        return read(trees, treeDigest, d -> backend.readTree(scope, d))
+        return read(trees, treeDigest, treeReader)
                 .doOnNext(read -> {
                     if (read.failure() != null) {
                         throw failure(read.failure(), "reading tree " + treeDigest + " of output directory " + path);
@@ -109,7 +138,7 @@ final class ClosureWalker {
                     if (read.value() != null) {
                         addTreeFiles(closure, path, treeDigest, read.value());
                     }
-                    // absent: the tree is in the closure and confirmed missing; its files cannot be known
+                    // absent or corrupt: the tree is in the closure and confirmed so; its files cannot be known
                 })
                 .then();
     }
@@ -201,7 +230,7 @@ final class ClosureWalker {
         if (digest.isEmptyBlob()) {
             return Mono.just(new Read<>(Directory.getDefaultInstance(), null));
         }
-        return read(directories, digest, d -> backend.readDirectory(scope, d));
+        return read(directories, digest, directoryReader);
     }
 
     private <T> Mono<Read<T>> read(Map<Digest, Mono<Read<T>>> cache, Digest digest, Function<Digest, Mono<T>> reader) {
@@ -209,12 +238,21 @@ final class ClosureWalker {
                 .map(value -> new Read<T>(value, null))
                 .switchIfEmpty(Mono.fromSupplier(() -> new Read<>(null,
                         new IllegalStateException("backend " + backend.name() + " returned nothing for " + d))))
-                .onErrorResume(e -> Mono.just(e instanceof BlobNotFoundException ? Read.absent() : new Read<>(null, e)))
+                .onErrorResume(e -> {
+                    if (e instanceof BlobNotFoundException) {
+                        absent.add(d);
+                        return Mono.just(Read.<T>nothing());
+                    }
+                    if (e instanceof CorruptBlobException) {
+                        log.warn("{} (backend {})", e.getMessage(), backend.name());
+                        corrupt.add(d);
+                        return Mono.just(Read.<T>nothing());
+                    }
+                    return Mono.just(new Read<>(null, e));
+                })
                 .doOnNext(read -> {
                     if (read.value() != null) {
                         present.add(d);
-                    } else if (read.failure() == null) {
-                        absent.add(d);
                     }
                 })
                 .cache());
@@ -249,9 +287,17 @@ final class ClosureWalker {
     private record Located<T>(String path, T value) {
     }
 
-    /** The outcome of one read: a value, absence (both null), or a failure. */
+    private static <T> T parse(Digest digest, byte[] bytes, CacheBackend.Parser<T> parser) {
+        try {
+            return parser.parse(bytes);
+        } catch (InvalidProtocolBufferException e) {
+            throw new MalformedBlobException(digest, e);
+        }
+    }
+
+    /** The outcome of one read: a value, nothing to walk (absent or corrupt: both null), or a failure. */
     private record Read<T>(T value, Throwable failure) {
-        static <T> Read<T> absent() {
+        static <T> Read<T> nothing() {
             return new Read<>(null, null);
         }
     }

@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.Function;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -24,11 +25,12 @@ import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
- * Mode EXISTENCE as a completeness checker (bb-storage's completeness checking, but keeping every
- * missing digest): look each distinct action up in the AC, walk the closures of the results found,
- * then check the union of all closures in batches, so a digest shared by many actions costs one
- * existence check. MISS and UNKNOWN from the lookup phase are emitted as soon as they are known.
- * Fails closed: every error path ends in UNKNOWN, never in HIT.
+ * A completeness checker (bb-storage's completeness checking, but keeping every missing digest):
+ * look each distinct action up in the AC, walk the closures of the results found, then confirm
+ * the union of all closures, so a digest shared by many actions is confirmed once. Mode EXISTENCE
+ * confirms by existence checks in batches; mode FETCH reads every blob back, hashing it as it
+ * streams, a bounded number at a time. MISS and UNKNOWN from the lookup phase are emitted as soon
+ * as they are known. Fails closed: every error path ends in UNKNOWN, never in HIT.
  */
 public class CompletenessValidator implements CacheValidator {
     private static final Logger log = LoggerFactory.getLogger(CompletenessValidator.class);
@@ -109,12 +111,9 @@ public class CompletenessValidator implements CacheValidator {
                 return allUnknown("no backend for instance name '" + scope.instanceName() + "': "
                         + ClosureWalker.describe(e));
             }
-            if (request.mode() == Mode.FETCH) {
-                return allUnknown("FETCH mode is not supported yet");
-            }
             return unsupportedDigestFunction(backend).flatMapMany(problem -> problem.isPresent()
                     ? allUnknown(problem.get())
-                    : existence(backend));
+                    : request.mode() == Mode.FETCH ? fetch(backend) : existence(backend));
         }
 
         private Mono<Optional<String>> unsupportedDigestFunction(CacheBackend backend) {
@@ -134,13 +133,25 @@ public class CompletenessValidator implements CacheValidator {
 
         private Flux<ActionVerdict> existence(CacheBackend backend) {
             ClosureWalker walker = new ClosureWalker(backend, scope, limits);
+            return lookUpAll(backend, walker, walked -> checkClosures(backend, walker, walked));
+        }
+
+        private Flux<ActionVerdict> fetch(CacheBackend backend) {
+            BlobFetcher fetcher = new BlobFetcher(backend, scope);
+            ClosureWalker walker = new ClosureWalker(backend, scope, limits, fetcher);
+            return lookUpAll(backend, walker, walked -> fetchClosures(fetcher, walker, walked));
+        }
+
+        /** Looks every action up, emitting decided verdicts at once and handing the walked ones to {@code confirm}. */
+        private Flux<ActionVerdict> lookUpAll(CacheBackend backend, ClosureWalker walker,
+                Function<List<Outcome>, Flux<ActionVerdict>> confirm) {
             return Flux.fromIterable(positions.keySet())
                     .flatMap(action -> lookUp(backend, walker, action), limits.actionConcurrency())
                     .publish(outcomes -> Flux.merge(
                             outcomes.filter(o -> o.verdict() != null).map(Outcome::verdict),
                             outcomes.filter(o -> o.closure() != null)
                                     .collectList()
-                                    .flatMapMany(walked -> checkClosures(backend, walker, walked))));
+                                    .flatMapMany(confirm)));
         }
 
         /** The AC lookup and closure walk of one action: a verdict, or a closure still to be checked. */
@@ -156,7 +167,7 @@ public class CompletenessValidator implements CacheValidator {
                                 return Mono.just(decided(unknown(action, result, reason)));
                             }))
                     .switchIfEmpty(Mono.fromSupplier(() -> decided(
-                            verdict(action, Verdict.MISS, 0, 0, List.of(), null, null))))
+                            verdict(action, Verdict.MISS, 0, 0, List.of(), List.of(), null, null))))
                     .onErrorResume(e -> {
                         log.warn("action {}: action cache lookup on backend {} failed: {}", action, backendName,
                                 e.toString());
@@ -184,16 +195,17 @@ public class CompletenessValidator implements CacheValidator {
                     .collectList()
                     .flatMapMany(answers -> {
                         Set<Digest> missing = new LinkedHashSet<>(absent);
-                        Map<Digest, String> failed = new HashMap<>();
+                        Map<Digest, String> undecided = new HashMap<>();
                         for (PartAnswer answer : answers) {
                             if (answer.failure() == null) {
                                 answer.missing().forEach(missing::add);
                             } else {
-                                answer.part().forEach(d -> failed.put(d, answer.failure()));
+                                String reason = "existence check failed: " + answer.failure();
+                                answer.part().forEach(d -> undecided.put(d, reason));
                             }
                         }
                         metrics.blobsMissing(backendName, missing.size());
-                        return Flux.fromIterable(walked).map(outcome -> judge(outcome, missing, failed));
+                        return Flux.fromIterable(walked).map(outcome -> judge(outcome, missing, Set.of(), undecided));
                     });
         }
 
@@ -211,20 +223,67 @@ public class CompletenessValidator implements CacheValidator {
                     });
         }
 
-        private ActionVerdict judge(Outcome outcome, Set<Digest> missing, Map<Digest, String> failed) {
+        /**
+         * Reads every blob of the walked closures that the walk has not already verified, each
+         * distinct blob once, at most {@code fetchConcurrency} at a time.
+         */
+        private Flux<ActionVerdict> fetchClosures(BlobFetcher fetcher, ClosureWalker walker, List<Outcome> walked) {
+            Set<Digest> toRead = new LinkedHashSet<>();
+            for (Outcome outcome : walked) {
+                toRead.addAll(outcome.closure().digests());
+            }
+            Set<Digest> verified = walker.confirmedPresent();
+            Set<Digest> absent = walker.confirmedAbsent();
+            Set<Digest> corruptTrees = walker.confirmedCorrupt();
+            toRead.removeIf(d -> d.isEmptyBlob() || verified.contains(d) || absent.contains(d)
+                    || corruptTrees.contains(d));
+            return Flux.fromIterable(toRead)
+                    .flatMap(digest -> fetcher.verify(digest).map(fetched -> Map.entry(digest, fetched)),
+                            limits.fetchConcurrency())
+                    .collectList()
+                    .flatMapMany(reads -> {
+                        Set<Digest> missing = new LinkedHashSet<>(absent);
+                        Set<Digest> corrupt = new LinkedHashSet<>(corruptTrees);
+                        Map<Digest, String> undecided = new HashMap<>();
+                        for (Map.Entry<Digest, BlobFetcher.Fetched> read : reads) {
+                            Digest digest = read.getKey();
+                            if (read.getValue() instanceof BlobFetcher.Fetched.Absent) {
+                                missing.add(digest);
+                            } else if (read.getValue() instanceof BlobFetcher.Fetched.Corrupt bad) {
+                                log.warn("blob {} on backend {} is corrupt: {}", digest, backendName, bad.detail());
+                                corrupt.add(digest);
+                            } else if (read.getValue() instanceof BlobFetcher.Fetched.Failed failed) {
+                                log.warn("reading blob {} from backend {} failed: {}", digest, backendName,
+                                        failed.failure().toString());
+                                undecided.put(digest, "reading blob " + digest + " failed: "
+                                        + ClosureWalker.describe(failed.failure()));
+                            }
+                        }
+                        metrics.blobsChecked(backendName, fetcher.reads());
+                        metrics.blobsMissing(backendName, missing.size());
+                        metrics.blobsCorrupt(backendName, corrupt.size());
+                        return Flux.fromIterable(walked).map(outcome -> judge(outcome, missing, corrupt, undecided));
+                    });
+        }
+
+        /** @param undecided blobs whose state is unknown, each with the reason */
+        private ActionVerdict judge(Outcome outcome, Set<Digest> missing, Set<Digest> corrupt,
+                Map<Digest, String> undecided) {
             Closure closure = outcome.closure();
             for (Digest digest : closure.digests()) {
-                String failure = failed.get(digest);
-                if (failure != null) {
+                String reason = undecided.get(digest);
+                if (reason != null) {
                     // some blobs are undecided, so even a PARTIAL could not name every missing one
-                    log.warn("action {}: existence check failed: {}", outcome.action(), failure);
+                    log.warn("action {}: {}", outcome.action(), reason);
                     return verdict(outcome.action(), Verdict.UNKNOWN, closure.blobCount(), closure.byteCount(),
-                            List.of(), "existence check failed: " + failure, outcome.result());
+                            List.of(), List.of(), reason, outcome.result());
                 }
             }
-            List<BlobProblem> problems = closure.problems(missing::contains);
-            return verdict(outcome.action(), problems.isEmpty() ? Verdict.HIT : Verdict.PARTIAL, closure.blobCount(),
-                    closure.byteCount(), problems, null, outcome.result());
+            List<BlobProblem> missingBlobs = closure.problems(missing::contains);
+            List<BlobProblem> corruptBlobs = closure.problems(corrupt::contains);
+            Verdict verdict = missingBlobs.isEmpty() && corruptBlobs.isEmpty() ? Verdict.HIT : Verdict.PARTIAL;
+            return verdict(outcome.action(), verdict, closure.blobCount(), closure.byteCount(), missingBlobs,
+                    corruptBlobs, null, outcome.result());
         }
 
         private Flux<ActionVerdict> allUnknown(String reason) {
@@ -254,13 +313,13 @@ public class CompletenessValidator implements CacheValidator {
         }
 
         private ActionVerdict unknown(Digest action, ActionResult result, String reason) {
-            return verdict(action, Verdict.UNKNOWN, 0, 0, List.of(), reason, result);
+            return verdict(action, Verdict.UNKNOWN, 0, 0, List.of(), List.of(), reason, result);
         }
 
         private ActionVerdict verdict(Digest action, Verdict verdict, long blobs, long bytes, List<BlobProblem> missing,
-                String reason, ActionResult result) {
+                List<BlobProblem> corrupt, String reason, ActionResult result) {
             double elapsedMillis = (nanoClock.getAsLong() - start) / 1_000_000d;
-            return new ActionVerdict(-1, action, verdict, backendName, blobs, bytes, missing, List.of(), reason,
+            return new ActionVerdict(-1, action, verdict, backendName, blobs, bytes, missing, corrupt, reason,
                     elapsedMillis, request.includeActionResult() ? result : null);
         }
 

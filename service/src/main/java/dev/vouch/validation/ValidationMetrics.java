@@ -32,14 +32,19 @@ public class ValidationMetrics {
                 .record(Duration.ofNanos(Math.round(verdict.elapsedMillis() * 1_000_000d)));
     }
 
-    /** Digests sent to existence checks. */
+    /** Digests sent to existence checks, or blobs read back in mode FETCH. */
     public void blobsChecked(String backend, long count) {
-        counter("vouch.blobs.checked", "Digests sent to existence checks", backend).increment(count);
+        counter("vouch.blobs.checked", "Digests sent to existence checks or blobs read back", backend).increment(count);
     }
 
     /** Distinct blobs found missing in one request (by an existence check or a failed Tree/Directory read). */
     public void blobsMissing(String backend, long count) {
         counter("vouch.blobs.missing", "Blobs found missing", backend).increment(count);
+    }
+
+    /** Distinct blobs read back in one request (mode FETCH) whose bytes did not match their digest. */
+    public void blobsCorrupt(String backend, long count) {
+        counter("vouch.blobs.corrupt", "Blobs found corrupt", backend).increment(count);
     }
 
     private Counter counter(String name, String description, String backend) {

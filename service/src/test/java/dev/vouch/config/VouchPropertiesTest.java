@@ -108,6 +108,18 @@ class VouchPropertiesTest {
         assertStartupFails("maxActions", "vouch.limits.max-actions=-1");
     }
 
+    @Test
+    void fetchConcurrencyDefaultsToEightAndBinds() {
+        context.run(running -> assertThat(running.getBean(VouchProperties.class).limits().fetchConcurrency()).isEqualTo(8));
+        context.withPropertyValues("vouch.limits.fetch-concurrency=3").run(running ->
+                assertThat(running.getBean(VouchProperties.class).limits().fetchConcurrency()).isEqualTo(3));
+    }
+
+    @Test
+    void zeroFetchConcurrency() {
+        assertStartupFails("fetchConcurrency", "vouch.limits.fetch-concurrency=0");
+    }
+
     private void assertStartupFails(String key, String... properties) {
         context.withPropertyValues(properties).run(running -> {
             assertThat(running).hasFailed();

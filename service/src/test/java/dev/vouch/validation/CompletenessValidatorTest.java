@@ -32,7 +32,7 @@ import reactor.test.StepVerifier;
 class CompletenessValidatorTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
     private static final VouchProperties.Limits DEFAULT_LIMITS =
-            new VouchProperties.Limits(1000, 4194304, 1_000_000, 268435456L, 10000, 32);
+            new VouchProperties.Limits(1000, 4194304, 1_000_000, 268435456L, 10000, 32, 8);
 
     private final FakeCacheBackend backend = new FakeCacheBackend();
 
@@ -528,17 +528,6 @@ class CompletenessValidatorTest {
     }
 
     @Test
-    void fetchModeNotSupportedYet() {
-        Digest action = backend.putAction("a", ActionResult.newBuilder().addOutputFiles(file("a", backend.putBlob("a"))).build());
-
-        List<ActionVerdict> verdicts = validate(request(Mode.FETCH, false, action));
-
-        assertThat(verdicts).extracting(ActionVerdict::verdict).containsExactly(Verdict.UNKNOWN);
-        assertThat(verdicts.get(0).reason()).isEqualTo("FETCH mode is not supported yet");
-        assertThat(backend.actionLookups).isEmpty();
-    }
-
-    @Test
     void missEmittedBeforeExistenceCheckCompletes() {
         Digest hit = backend.putAction("hit", ActionResult.newBuilder().addOutputFiles(file("a", backend.putBlob("a"))).build());
         Digest miss = backend.actionDigest("miss");
@@ -613,7 +602,7 @@ class CompletenessValidatorTest {
     }
 
     static VouchProperties.Limits limits(int maxBlobsPerAction, long maxTreeBytes, int findMissingBatchSize) {
-        return new VouchProperties.Limits(1000, 4194304, maxBlobsPerAction, maxTreeBytes, findMissingBatchSize, 32);
+        return new VouchProperties.Limits(1000, 4194304, maxBlobsPerAction, maxTreeBytes, findMissingBatchSize, 32, 8);
     }
 
     static ValidationRequest request(Mode mode, boolean includeActionResult, Digest... actions) {

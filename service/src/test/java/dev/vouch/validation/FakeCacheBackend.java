@@ -11,6 +11,7 @@ import dev.vouch.digest.DigestFunction;
 import dev.vouch.digest.DigestSet;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.EnumMap;
 import java.util.EnumSet;
@@ -19,13 +20,17 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Scheduler;
 import reactor.core.scheduler.Schedulers;
 
-/** An in-memory AC and CAS that records every call and can be told to fail any operation. */
+/**
+ * An in-memory AC and CAS that records every call and can be told to fail any operation. Blobs are
+ * served as their real bytes, optionally in small chunks, and can be damaged after they are stored.
+ */
 final class FakeCacheBackend implements CacheBackend {
     enum Operation { CAPABILITIES, GET_ACTION_RESULT, FIND_MISSING, READ }
 
@@ -38,7 +43,11 @@ final class FakeCacheBackend implements CacheBackend {
     private final Map<Operation, RuntimeException> failures = Collections.synchronizedMap(new EnumMap<>(Operation.class));
     private final Set<DigestFunction> digestFunctions = EnumSet.of(DigestFunction.SHA256);
     private Function<DigestSet, Mono<DigestSet>> findMissingOverride;
+    private final Map<Digest, RuntimeException> readFailures = new ConcurrentHashMap<>();
+    private final AtomicInteger readsInFlight = new AtomicInteger();
+    private final AtomicInteger maxReadsInFlight = new AtomicInteger();
     private Scheduler deliverOn = Schedulers.immediate();
+    private int chunkSize = Integer.MAX_VALUE;
 
     @Override
     public String name() {
@@ -66,9 +75,55 @@ final class FakeCacheBackend implements CacheBackend {
     }
 
     Digest putBytes(byte[] bytes) {
-        Digest digest = DigestFunction.SHA256.digestOf(bytes);
+        return putBytes(DigestFunction.SHA256, bytes);
+    }
+
+    /** Stores {@code bytes} addressed by {@code function}, for requests that name that digest function. */
+    Digest putBytes(DigestFunction function, byte[] bytes) {
+        Digest digest = function.digestOf(bytes);
         cas.put(digest, bytes);
         return digest;
+    }
+
+    Digest putMessage(DigestFunction function, Message message) {
+        return putBytes(function, message.toByteArray());
+    }
+
+    /** Flips the bits of one byte in the middle of a stored blob, keeping its length. */
+    void corruptOneByte(Digest digest) {
+        byte[] damaged = cas.get(digest).clone();
+        damaged[damaged.length / 2] ^= (byte) 0xff;
+        cas.put(digest, damaged);
+    }
+
+    /** Keeps only the first {@code length} bytes of a stored blob. */
+    void truncate(Digest digest, int length) {
+        cas.put(digest, Arrays.copyOf(cas.get(digest), length));
+    }
+
+    /** Appends {@code extra} bytes to a stored blob. */
+    void extend(Digest digest, int extra) {
+        byte[] bytes = cas.get(digest);
+        cas.put(digest, Arrays.copyOf(bytes, bytes.length + extra));
+    }
+
+    /** Fails reads of one blob only. */
+    void failReadOf(Digest digest, RuntimeException failure) {
+        readFailures.put(digest, failure);
+    }
+
+    /** Serves blobs in chunks of at most {@code size} bytes, as a streaming transport would. */
+    void deliverInChunksOf(int size) {
+        chunkSize = size;
+    }
+
+    /** The most blob reads that were in progress at once. */
+    int maxReadsInFlight() {
+        return maxReadsInFlight.get();
+    }
+
+    long readsOf(Digest digest) {
+        return reads.stream().filter(digest::equals).count();
     }
 
     /** Stores {@code bytes} under {@code digest} whether or not they match. */
@@ -85,6 +140,13 @@ final class FakeCacheBackend implements CacheBackend {
 
     Digest actionDigest(String name) {
         return DigestFunction.SHA256.digestOf(("action " + name).getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** An AC entry under an action digest of {@code function}. */
+    Digest putAction(DigestFunction function, String name, ActionResult result) {
+        Digest action = function.digestOf(("action " + name).getBytes(StandardCharsets.UTF_8));
+        actionCache.put(action, result);
+        return action;
     }
 
     void fail(Operation operation, RuntimeException failure) {
@@ -135,13 +197,25 @@ final class FakeCacheBackend implements CacheBackend {
     @Override
     public Flux<ByteBuffer> readBlob(Scope scope, Digest digest) {
         reads.add(digest);
-        RuntimeException failure = failures.get(Operation.READ);
+        RuntimeException failure = failures.getOrDefault(Operation.READ, readFailures.get(digest));
         if (failure != null) {
             return Flux.error(failure);
         }
         byte[] bytes = cas.get(digest);
-        return (bytes == null ? Flux.<ByteBuffer>error(new BlobNotFoundException(digest)) : Flux.just(ByteBuffer.wrap(bytes)))
-                .publishOn(deliverOn);
+        return (bytes == null ? Flux.<ByteBuffer>error(new BlobNotFoundException(digest)) : chunks(bytes))
+                .publishOn(deliverOn)
+                .doOnSubscribe(s -> maxReadsInFlight.accumulateAndGet(readsInFlight.incrementAndGet(), Math::max))
+                // before the completion travels on, since a reader may start its next read from it
+                .doOnTerminate(readsInFlight::decrementAndGet)
+                .doOnCancel(readsInFlight::decrementAndGet);
+    }
+
+    private Flux<ByteBuffer> chunks(byte[] bytes) {
+        int count = (int) Math.max(1, (bytes.length + (long) chunkSize - 1) / chunkSize);
+        return Flux.range(0, count).map(i -> {
+            int offset = i * chunkSize;
+            return ByteBuffer.wrap(bytes, offset, Math.min(chunkSize, bytes.length - offset)).slice();
+        });
     }
 
     private <T> Mono<T> failOr(Operation operation, java.util.function.Supplier<Mono<T>> answer) {

@@ -2,14 +2,13 @@ package dev.vouch.backend.embedded;
 
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
+import dev.vouch.digest.Hasher;
 import java.nio.ByteBuffer;
-import java.security.MessageDigest;
-import java.util.HexFormat;
 
 /** Hashes and counts an upload as it streams by, so the blob is verified without a second pass. */
 final class DigestCheck {
     private final Digest expected;
-    private final MessageDigest hasher = DigestFunction.SHA256.newHasher();
+    private final Hasher hasher = DigestFunction.SHA256.newHasher();
     private long received;
 
     DigestCheck(Digest expected) {
@@ -34,7 +33,7 @@ final class DigestCheck {
         if (received != expected.sizeBytes()) {
             throw new DigestMismatchException(expected, "received " + received + " bytes, digest says " + expected.sizeBytes());
         }
-        String actual = HexFormat.of().formatHex(hasher.digest());
+        String actual = hasher.finish().hash();
         if (!actual.equals(expected.hash())) {
             throw new DigestMismatchException(expected, "content hashes to " + actual);
         }

@@ -85,7 +85,7 @@ class EmbeddedGrpcTest {
         VouchProperties properties = new VouchProperties(data,
                 new VouchProperties.Grpc(0, 16 << 20, 1),
                 new VouchProperties.Embedded(1L << 30, MAX_BATCH),
-                new VouchProperties.Limits(1000, 4 << 20, 1_000_000, 1L << 28, 10_000, 32),
+                new VouchProperties.Limits(1000, 4 << 20, 1_000_000, 1L << 28, 10_000, 32, 8),
                 new VouchProperties.Io(4, 1000), null, null, null);
         server = new GrpcServer(properties, List.of(
                 new EmbeddedCapabilities(MAX_BATCH),
