@@ -6,12 +6,12 @@ import build.bazel.remote.execution.v2.ActionResult;
 import build.bazel.remote.execution.v2.OutputFile;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
+import dev.vouch.digest.Hasher;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.HexFormat;
 import java.util.Random;
@@ -167,7 +167,7 @@ class EmbeddedHttpCacheTest {
                 .exchange().expectStatus().isOk();
 
         assertThat(Files.size(casFile(digest.hash()))).isEqualTo(size);
-        MessageDigest hasher = DigestFunction.SHA256.newHasher();
+        Hasher hasher = DigestFunction.SHA256.newHasher();
         Flux<DataBuffer> body = client().get().uri("/cache/cas/" + digest.hash()).exchange()
                 .expectStatus().isOk().expectHeader().contentLength(size)
                 .returnResult(DataBuffer.class).getResponseBody();
@@ -180,7 +180,7 @@ class EmbeddedHttpCacheTest {
             return (long) n;
         }).reduce(0L, Long::sum).block(Duration.ofSeconds(60));
         assertThat(received).isEqualTo(size);
-        assertThat(HexFormat.of().formatHex(hasher.digest())).isEqualTo(digest.hash());
+        assertThat(hasher.finish()).isEqualTo(digest);
     }
 
     private WebTestClient client() {
