@@ -101,6 +101,15 @@ final class ReapiTestServer implements AutoCloseable {
         return new ReapiTestServer(0, maxBatch, false, TlsServerCredentials.create(certFile.toFile(), keyFile.toFile()));
     }
 
+    /** TLS that requires a client certificate signed by {@code clientCa}. */
+    static ReapiTestServer mutualTls(long maxBatch, Path certFile, Path keyFile, Path clientCa) throws IOException {
+        return new ReapiTestServer(0, maxBatch, false, TlsServerCredentials.newBuilder()
+                .keyManager(certFile.toFile(), keyFile.toFile())
+                .trustManager(clientCa.toFile())
+                .clientAuth(TlsServerCredentials.ClientAuth.REQUIRE)
+                .build());
+    }
+
     int port() {
         return server.getPort();
     }

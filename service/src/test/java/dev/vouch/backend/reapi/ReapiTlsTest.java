@@ -61,6 +61,10 @@ class ReapiTlsTest {
     void startTlsServer() throws Exception {
         serverCert = selfSigned("server");
         server = ReapiTestServer.tls(1 << 20, serverCert.cert(), serverCert.key());
+        storeAction();
+    }
+
+    private void storeAction() {
         Digest output = server.put("a.o".getBytes(StandardCharsets.UTF_8));
         action = server.putAction("compile", ActionResult.newBuilder()
                 .addOutputFiles(OutputFile.newBuilder().setPath("a.o").setDigest(output.toProto())).build());
@@ -75,8 +79,12 @@ class ReapiTlsTest {
     }
 
     private ActionVerdict validate(Path caFile) {
-        backend = new ReapiBackend(config("grpcs://127.0.0.1:" + server.port(), null, Map.of(),
-                new VouchProperties.Tls(caFile, null, null), Duration.ofSeconds(10)));
+        return validate(new VouchProperties.Tls(caFile, null, null));
+    }
+
+    private ActionVerdict validate(VouchProperties.Tls tls) {
+        backend = new ReapiBackend(config("grpcs://127.0.0.1:" + server.port(), null, Map.of(), tls,
+                Duration.ofSeconds(10)));
         CompletenessValidator validator = new CompletenessValidator(instance -> backend, LIMITS,
                 new ValidationMetrics(new SimpleMeterRegistry()));
         return validator.validate(new ValidationRequest(Scope.of(""), Mode.EXISTENCE, List.of(action), false))
@@ -98,6 +106,21 @@ class ReapiTlsTest {
 
         assertThat(verdict.verdict()).isEqualTo(Verdict.UNKNOWN);
         assertThat(verdict.reason()).contains("TLS").contains("grpcs://127.0.0.1:" + server.port());
+    }
+
+    @Test
+    void clientCertificateForMutualTls() throws Exception {
+        Pem client = selfSigned("client");
+        server.close();
+        server = ReapiTestServer.mutualTls(1 << 20, serverCert.cert(), serverCert.key(), client.cert());
+        storeAction();
+
+        assertThat(validate(new VouchProperties.Tls(serverCert.cert(), client.cert(), client.key())).verdict())
+                .isEqualTo(Verdict.HIT);
+        backend.close();
+        // the server refuses a client without a certificate: never a HIT, never a MISS
+        assertThat(validate(new VouchProperties.Tls(serverCert.cert(), null, null)).verdict())
+                .isEqualTo(Verdict.UNKNOWN);
     }
 
     @Test
