@@ -283,13 +283,15 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     }
 
     /**
-     * Forgets the capabilities whenever the connection fails, so they are asked again once it is
-     * back: a server restarted behind the same address may have changed its limits.
+     * Forgets the capabilities whenever the connection is lost, so they are asked again on the next
+     * one: a server restarted behind the same address may have changed its limits. A server that
+     * closes the connection cleanly sends the channel to IDLE, not TRANSIENT_FAILURE, so both count.
      */
     private void watchConnection(ConnectivityState seen) {
         channel.notifyWhenStateChanged(seen, () -> {
             ConnectivityState now = channel.getState(false);
-            if (now == ConnectivityState.TRANSIENT_FAILURE || now == ConnectivityState.SHUTDOWN) {
+            if (now == ConnectivityState.IDLE || now == ConnectivityState.TRANSIENT_FAILURE
+                    || now == ConnectivityState.SHUTDOWN) {
                 capabilities.clear();
             }
             if (now != ConnectivityState.SHUTDOWN) {
