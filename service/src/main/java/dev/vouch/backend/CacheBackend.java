@@ -2,11 +2,14 @@ package dev.vouch.backend;
 
 import build.bazel.remote.execution.v2.ActionResult;
 import build.bazel.remote.execution.v2.Directory;
+import build.bazel.remote.execution.v2.DirectoryNode;
 import build.bazel.remote.execution.v2.Tree;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestSet;
 import java.nio.ByteBuffer;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
@@ -60,6 +63,31 @@ public interface CacheBackend {
     /** A {@code Directory} message stored in the CAS. */
     default Mono<Directory> readDirectory(Scope scope, Digest directoryDigest) {
         return readSmallBlob(scope, directoryDigest).map(bytes -> parse(directoryDigest, bytes, Directory::parseFrom));
+    }
+
+    /**
+     * Every {@code Directory} reachable from {@code rootDirectory}, root first, each once, as REAPI
+     * {@code GetTree} returns them: sub-directories the CAS lacks are left out silently; a missing
+     * root fails with {@link BlobNotFoundException}. This default walks with {@link #readDirectory};
+     * backends with a server-side walk override it.
+     */
+    default Flux<Directory> getTree(Scope scope, Digest rootDirectory) {
+        return Flux.defer(() -> {
+            Set<Digest> seen = ConcurrentHashMap.newKeySet();
+            seen.add(rootDirectory);
+            return directoryOrEmpty(scope, rootDirectory)
+                    .expand(directory -> Flux.fromIterable(directory.getDirectoriesList())
+                            .map(DirectoryNode::getDigest)
+                            .map(Digest::fromProto)
+                            .filter(seen::add)
+                            .concatMap(child -> directoryOrEmpty(scope, child)
+                                    .onErrorResume(BlobNotFoundException.class, e -> Mono.empty())));
+        });
+    }
+
+    // the empty blob is the empty Directory and always present, so it costs no read
+    private Mono<Directory> directoryOrEmpty(Scope scope, Digest digest) {
+        return digest.isEmptyBlob() ? Mono.just(Directory.getDefaultInstance()) : readDirectory(scope, digest);
     }
 
     private static <T> T parse(Digest digest, byte[] bytes, Parser<T> parser) {

@@ -1,0 +1,72 @@
+package dev.vouch.backend.reapi;
+
+import dev.vouch.backend.BackendException;
+import dev.vouch.backend.BlobNotFoundException;
+import io.grpc.Status;
+import java.util.Locale;
+import javax.net.ssl.SSLException;
+
+/**
+ * Turns a failed gRPC call into the {@link BackendException} the validator reports as the reason
+ * of an UNKNOWN verdict, so it names the backend, the operation and the status; a TLS failure says
+ * "TLS", since that is what an operator must fix and gRPC reports it as a bare UNAVAILABLE.
+ */
+final class CallFailures {
+    private final String backend;
+    private final String target;
+
+    CallFailures(String backend, String target) {
+        this.backend = backend;
+        this.target = target;
+    }
+
+    static boolean isNotFound(Throwable error) {
+        return !(error instanceof BackendException) && Status.fromThrowable(error).getCode() == Status.Code.NOT_FOUND;
+    }
+
+    /** {@code error} as a BackendException about {@code operation}; our own exceptions pass unchanged. */
+    RuntimeException of(String operation, Throwable error) {
+        if (error instanceof BackendException || error instanceof BlobNotFoundException) {
+            return (RuntimeException) error;
+        }
+        Status status = Status.fromThrowable(error);
+        String prefix = "backend " + backend + ": " + operation + " failed: ";
+        if (isTls(error, status)) {
+            return new BackendException(backend, prefix + "TLS handshake with " + target + " failed: "
+                    + describe(rootCause(error)), error);
+        }
+        StringBuilder message = new StringBuilder(prefix).append(status.getCode());
+        if (status.getDescription() != null) {
+            message.append(": ").append(status.getDescription());
+        }
+        Throwable cause = status.getCause();
+        if (cause != null) {
+            // "io exception" alone does not tell refused from reset or unresolvable
+            message.append(" (").append(describe(rootCause(cause))).append(')');
+        }
+        return new BackendException(backend, message.toString(), error);
+    }
+
+    private static boolean isTls(Throwable error, Status status) {
+        for (Throwable t = error; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            // the shaded Netty's NotSslRecordException is not an SSLException, but its name says it
+            if (t instanceof SSLException || t.getClass().getSimpleName().contains("Ssl")) {
+                return true;
+            }
+        }
+        String description = status.getDescription() == null ? "" : status.getDescription().toLowerCase(Locale.ROOT);
+        return description.contains("ssl") || description.contains("tls") || description.contains("handshake");
+    }
+
+    private static Throwable rootCause(Throwable error) {
+        Throwable t = error;
+        while (t.getCause() != null && t.getCause() != t) {
+            t = t.getCause();
+        }
+        return t;
+    }
+
+    private static String describe(Throwable t) {
+        return t.getMessage() != null ? t.getMessage() : t.getClass().getSimpleName();
+    }
+}

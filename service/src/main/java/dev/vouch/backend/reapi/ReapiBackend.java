@@ -1,0 +1,315 @@
+package dev.vouch.backend.reapi;
+
+import build.bazel.remote.execution.v2.ActionResult;
+import build.bazel.remote.execution.v2.BatchReadBlobsRequest;
+import build.bazel.remote.execution.v2.BatchReadBlobsResponse;
+import build.bazel.remote.execution.v2.Directory;
+import build.bazel.remote.execution.v2.FindMissingBlobsRequest;
+import build.bazel.remote.execution.v2.FindMissingBlobsResponse;
+import build.bazel.remote.execution.v2.GetActionResultRequest;
+import build.bazel.remote.execution.v2.GetCapabilitiesRequest;
+import build.bazel.remote.execution.v2.GetTreeRequest;
+import build.bazel.remote.execution.v2.GetTreeResponse;
+import build.bazel.remote.execution.v2.ReactorActionCacheGrpc;
+import build.bazel.remote.execution.v2.ReactorCapabilitiesGrpc;
+import build.bazel.remote.execution.v2.ReactorContentAddressableStorageGrpc;
+import build.bazel.remote.execution.v2.ServerCapabilities;
+import com.google.bytestream.ReactorByteStreamGrpc;
+import com.google.bytestream.ReadRequest;
+import dev.vouch.backend.BackendCapabilities;
+import dev.vouch.backend.BackendException;
+import dev.vouch.backend.BlobNotFoundException;
+import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.Scope;
+import dev.vouch.config.VouchProperties;
+import dev.vouch.digest.Digest;
+import dev.vouch.digest.DigestFunction;
+import dev.vouch.digest.DigestSet;
+import dev.vouch.digest.InvalidDigestException;
+import io.grpc.ConnectivityState;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.EnumSet;
+import java.util.LinkedHashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+
+/**
+ * A REAPI v2 server (bazel-remote, Buildbarn, BuildBuddy, ...) as a {@link CacheBackend}, over one
+ * long-lived channel. Existence checks are split to the server's advertised batch limit; blobs
+ * that fit a batch are read with BatchReadBlobs, larger ones streamed with ByteStream.Read.
+ * Every call carries a fresh deadline of {@code call-timeout}. NOT_FOUND is absence; every other
+ * status is a {@link BackendException}.
+ */
+public final class ReapiBackend implements CacheBackend, AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ReapiBackend.class);
+    static final int DEFAULT_TREE_PAGE_SIZE = 1000;
+    // without a stated limit, batch reads must fit gRPC's usual 4 MiB message, with room for framing
+    static final long UNSTATED_BATCH_LIMIT = (4 << 20) - (64 << 10);
+    private static final long BATCH_LIMIT_CEILING = ReapiChannels.MAX_INBOUND_MESSAGE_BYTES - (64 << 10);
+    private static final Duration FOREVER = Duration.ofMillis(Long.MAX_VALUE);
+
+    private final String name;
+    private final String target;
+    private final String instanceNameOverride;
+    private final Duration callTimeout;
+    private final int maxConcurrentCalls;
+    private final int treePageSize;
+    private final ManagedChannel channel;
+    private final CallFailures failures;
+    private final ReactorActionCacheGrpc.ReactorActionCacheStub actionCache;
+    private final ReactorContentAddressableStorageGrpc.ReactorContentAddressableStorageStub cas;
+    private final ReactorCapabilitiesGrpc.ReactorCapabilitiesStub capabilitiesStub;
+    private final ReactorByteStreamGrpc.ReactorByteStreamStub byteStream;
+    /** Server capabilities per instance name; dropped when the connection fails, fetched again after. */
+    private final Map<String, Mono<ServerCapabilities>> capabilities = new ConcurrentHashMap<>();
+
+    public ReapiBackend(VouchProperties.Backend config) {
+        this(config, DEFAULT_TREE_PAGE_SIZE);
+    }
+
+    /** @param treePageSize the {@code page_size} of GetTree calls */
+    ReapiBackend(VouchProperties.Backend config, int treePageSize) {
+        this.name = config.name();
+        this.target = config.target().toString();
+        this.instanceNameOverride = config.instanceName();
+        this.callTimeout = config.callTimeout();
+        this.maxConcurrentCalls = config.maxConcurrentCalls();
+        this.treePageSize = treePageSize;
+        this.failures = new CallFailures(name, target);
+        this.channel = ReapiChannels.open(config);
+        this.actionCache = ReactorActionCacheGrpc.newReactorStub(channel);
+        this.cas = ReactorContentAddressableStorageGrpc.newReactorStub(channel);
+        this.capabilitiesStub = ReactorCapabilitiesGrpc.newReactorStub(channel);
+        this.byteStream = ReactorByteStreamGrpc.newReactorStub(channel);
+        watchConnection(channel.getState(false));
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    /** The channel, for tests that check it is shut down with the backend. */
+    ManagedChannel channel() {
+        return channel;
+    }
+
+    @Override
+    public Mono<BackendCapabilities> capabilities(Scope scope) {
+        return serverCapabilities(instanceName(scope)).map(ReapiBackend::toBackendCapabilities);
+    }
+
+    @Override
+    public Mono<ActionResult> getActionResult(Scope scope, Digest action) {
+        GetActionResultRequest request = GetActionResultRequest.newBuilder()
+                .setInstanceName(instanceName(scope))
+                .setActionDigest(action.toProto())
+                .setDigestFunction(scope.digestFunction().toProto())
+                .build();
+        return Mono.defer(() -> withDeadline(actionCache).getActionResult(request))
+                .onErrorResume(CallFailures::isNotFound, e -> Mono.empty())
+                .onErrorMap(e -> failures.of("GetActionResult " + action, e));
+    }
+
+    @Override
+    public Mono<DigestSet> findMissing(Scope scope, DigestSet digests) {
+        // REAPI servers must hold the empty blob, so it is never worth asking about
+        DigestSet asked = digests.filter(d -> !d.isEmptyBlob());
+        if (asked.isEmpty()) {
+            return Mono.just(DigestSet.empty());
+        }
+        FindMissingBlobsRequest base = FindMissingBlobsRequest.newBuilder()
+                .setInstanceName(instanceName(scope))
+                .setDigestFunction(scope.digestFunction().toProto())
+                .build();
+        return serverCapabilities(base.getInstanceName())
+                .flatMapIterable(caps -> RequestSizes.findMissing(base, asked,
+                        caps.getCacheCapabilities().getMaxBatchTotalSizeBytes()))
+                .flatMap(request -> Mono.defer(() -> withDeadline(cas).findMissingBlobs(request))
+                        .onErrorMap(e -> failures.of("FindMissingBlobs of " + request.getBlobDigestsCount() + " digests", e)),
+                        maxConcurrentCalls)
+                .collect(LinkedHashSet<Digest>::new, (missing, response) -> addMissing(missing, response))
+                .map(DigestSet::of);
+    }
+
+    private void addMissing(Set<Digest> missing, FindMissingBlobsResponse response) {
+        for (build.bazel.remote.execution.v2.Digest proto : response.getMissingBlobDigestsList()) {
+            try {
+                missing.add(Digest.fromProto(proto));
+            } catch (InvalidDigestException e) {
+                throw new BackendException(name, "backend " + name + ": FindMissingBlobs answered a malformed digest: "
+                        + e.getMessage(), e);
+            }
+        }
+    }
+
+    @Override
+    public Flux<ByteBuffer> readBlob(Scope scope, Digest digest) {
+        if (digest.isEmptyBlob()) {
+            return Flux.empty();
+        }
+        String instance = instanceName(scope);
+        BatchReadBlobsRequest batch = BatchReadBlobsRequest.newBuilder()
+                .setInstanceName(instance)
+                .addDigests(digest.toProto())
+                .setDigestFunction(scope.digestFunction().toProto())
+                .build();
+        return serverCapabilities(instance).flatMapMany(caps -> {
+            long advertised = caps.getCacheCapabilities().getMaxBatchTotalSizeBytes();
+            long limit = advertised > 0 ? Math.min(advertised, BATCH_LIMIT_CEILING) : UNSTATED_BATCH_LIMIT;
+            return RequestSizes.batchReadFits(batch, digest, limit)
+                    ? batchRead(batch, digest)
+                    : streamRead(instance, digest);
+        });
+    }
+
+    private Flux<ByteBuffer> batchRead(BatchReadBlobsRequest request, Digest digest) {
+        String operation = "BatchReadBlobs " + digest;
+        return Mono.defer(() -> withDeadline(cas).batchReadBlobs(request))
+                .onErrorMap(e -> failures.of(operation, e))
+                .flatMapMany(response -> {
+                    for (BatchReadBlobsResponse.Response blob : response.getResponsesList()) {
+                        if (!blob.getDigest().equals(request.getDigests(0))) {
+                            continue;
+                        }
+                        Status status = Status.fromCodeValue(blob.getStatus().getCode())
+                                .withDescription(blob.getStatus().getMessage().isEmpty() ? null : blob.getStatus().getMessage());
+                        if (status.isOk()) {
+                            return Flux.just(blob.getData().asReadOnlyByteBuffer());
+                        }
+                        if (status.getCode() == Status.Code.NOT_FOUND) {
+                            return Flux.error(new BlobNotFoundException(digest));
+                        }
+                        return Flux.error(failures.of(operation, status.asRuntimeException()));
+                    }
+                    return Flux.error(new BackendException(name, "backend " + name + ": " + operation
+                            + " answered without the blob"));
+                });
+    }
+
+    /** ByteStream.Read, chunk by chunk as the server sends them, so a large blob is never held whole. */
+    private Flux<ByteBuffer> streamRead(String instance, Digest digest) {
+        // SHA-256, SHA-1, MD5, SHA-384 and SHA-512 are told apart by hash length, so the name needs no function
+        String resource = (instance.isEmpty() ? "" : instance + "/") + "blobs/" + digest.hash() + "/" + digest.sizeBytes();
+        ReadRequest request = ReadRequest.newBuilder().setResourceName(resource).build();
+        return Flux.defer(() -> withDeadline(byteStream).read(request))
+                .map(response -> response.getData().asReadOnlyByteBuffer())
+                .onErrorMap(e -> CallFailures.isNotFound(e)
+                        ? new BlobNotFoundException(digest)
+                        : failures.of("ByteStream.Read " + resource, e));
+    }
+
+    /**
+     * GetTree, following {@code next_page_token} across calls: some servers stream every page in
+     * one call, others one page per call. A missing root is {@link BlobNotFoundException}.
+     */
+    @Override
+    public Flux<Directory> getTree(Scope scope, Digest rootDirectory) {
+        if (rootDirectory.isEmptyBlob()) {
+            return Flux.just(Directory.getDefaultInstance());
+        }
+        GetTreeRequest first = GetTreeRequest.newBuilder()
+                .setInstanceName(instanceName(scope))
+                .setRootDigest(rootDirectory.toProto())
+                .setPageSize(treePageSize)
+                .setDigestFunction(scope.digestFunction().toProto())
+                .build();
+        return treeFrom(first, rootDirectory);
+    }
+
+    private Flux<Directory> treeFrom(GetTreeRequest request, Digest root) {
+        return Flux.defer(() -> {
+            AtomicReference<String> next = new AtomicReference<>("");
+            Flux<Directory> page = withDeadline(cas).getTree(request)
+                    .doOnNext(response -> next.set(response.getNextPageToken()))
+                    .concatMapIterable(GetTreeResponse::getDirectoriesList)
+                    .onErrorMap(e -> CallFailures.isNotFound(e)
+                            ? new BlobNotFoundException(root)
+                            : failures.of("GetTree " + root, e));
+            return page.concatWith(Flux.defer(() -> {
+                String token = next.get();
+                if (token.isEmpty()) {
+                    return Flux.empty();
+                }
+                if (token.equals(request.getPageToken())) {
+                    // a server that hands back the token it was given would have us loop forever
+                    return Flux.error(new BackendException(name, "backend " + name + ": GetTree " + root
+                            + " returned its own page_token \"" + token + "\" again"));
+                }
+                return treeFrom(request.toBuilder().setPageToken(token).build(), root);
+            }));
+        });
+    }
+
+    @Override
+    public void close() {
+        channel.shutdown();
+        try {
+            if (!channel.awaitTermination(5, TimeUnit.SECONDS)) {
+                channel.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            channel.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private String instanceName(Scope scope) {
+        return instanceNameOverride != null ? instanceNameOverride : scope.instanceName();
+    }
+
+    /** Deadlines are absolute, so each call gets its own, taken when the call starts. */
+    private <S extends io.grpc.stub.AbstractStub<S>> S withDeadline(S stub) {
+        return stub.withDeadlineAfter(callTimeout.toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    private Mono<ServerCapabilities> serverCapabilities(String instance) {
+        return capabilities.computeIfAbsent(instance, i -> Mono.defer(() -> withDeadline(capabilitiesStub)
+                        .getCapabilities(GetCapabilitiesRequest.newBuilder().setInstanceName(i).build()))
+                .doOnNext(caps -> log.debug("backend {} instance '{}': {}", name, i, caps.getCacheCapabilities()))
+                .onErrorMap(e -> failures.of("GetCapabilities", e))
+                // failures are not cached: the next call asks again
+                .cache(caps -> FOREVER, e -> Duration.ZERO, () -> Duration.ZERO));
+    }
+
+    /**
+     * Forgets the capabilities whenever the connection is lost, so they are asked again on the next
+     * one: a server restarted behind the same address may have changed its limits. A server that
+     * closes the connection cleanly sends the channel to IDLE, not TRANSIENT_FAILURE, so both count.
+     */
+    private void watchConnection(ConnectivityState seen) {
+        channel.notifyWhenStateChanged(seen, () -> {
+            ConnectivityState now = channel.getState(false);
+            if (now == ConnectivityState.IDLE || now == ConnectivityState.TRANSIENT_FAILURE
+                    || now == ConnectivityState.SHUTDOWN) {
+                capabilities.clear();
+            }
+            if (now != ConnectivityState.SHUTDOWN) {
+                watchConnection(now);
+            }
+        });
+    }
+
+    private static BackendCapabilities toBackendCapabilities(ServerCapabilities server) {
+        Set<DigestFunction> functions = EnumSet.noneOf(DigestFunction.class);
+        var listed = server.getCacheCapabilities().getDigestFunctionsList();
+        for (build.bazel.remote.execution.v2.DigestFunction.Value value : listed) {
+            DigestFunction.fromProto(value).ifPresent(functions::add);
+        }
+        if (listed.isEmpty()) {
+            // REAPI: a server that lists no digest function speaks SHA-256
+            functions.add(DigestFunction.SHA256);
+        }
+        return new BackendCapabilities(functions, server.getCacheCapabilities().getMaxBatchTotalSizeBytes());
+    }
+}

@@ -1,0 +1,93 @@
+package dev.vouch.backend.reapi;
+
+import dev.vouch.config.VouchProperties;
+import io.grpc.ChannelCredentials;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.TlsChannelCredentials;
+import io.grpc.stub.MetadataUtils;
+import java.io.IOException;
+import java.net.URI;
+import java.nio.file.Path;
+import java.util.Base64;
+import java.util.Map;
+
+/** Opens the one long-lived channel of a {@code grpc} backend: plaintext or TLS, static headers on every call. */
+final class ReapiChannels {
+    /** The largest message the channel accepts: GetTree pages and batch reads must fit in it. */
+    static final int MAX_INBOUND_MESSAGE_BYTES = 16 << 20;
+
+    private ReapiChannels() {
+    }
+
+    static ManagedChannel open(VouchProperties.Backend config) {
+        URI target = config.target();
+        ChannelCredentials credentials = isTls(target) ? tls(config) : InsecureChannelCredentials.create();
+        return Grpc.newChannelBuilderForAddress(host(target), target.getPort(), credentials)
+                .intercept(MetadataUtils.newAttachHeadersInterceptor(headers(config)))
+                .maxInboundMessageSize(MAX_INBOUND_MESSAGE_BYTES)
+                .userAgent("vouch")
+                .build();
+    }
+
+    static boolean isTls(URI target) {
+        return "grpcs".equals(target.getScheme());
+    }
+
+    // URI keeps the brackets of an IPv6 literal, which the resolver does not want
+    private static String host(URI target) {
+        String host = target.getHost();
+        return host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
+    }
+
+    private static ChannelCredentials tls(VouchProperties.Backend config) {
+        VouchProperties.Tls tls = config.tls();
+        TlsChannelCredentials.Builder builder = TlsChannelCredentials.newBuilder();
+        String key = "vouch.backends[" + config.name() + "].tls";
+        if (tls.caFile() != null) {
+            try {
+                builder.trustManager(tls.caFile().toFile());
+            } catch (IOException | RuntimeException e) {
+                throw unreadable(key + ".ca-file", tls.caFile(), e);
+            }
+        }
+        if (tls.certFile() != null || tls.keyFile() != null) {
+            if (tls.certFile() == null || tls.keyFile() == null) {
+                throw new IllegalArgumentException(key + ".cert-file and " + key
+                        + ".key-file must be set together for a client certificate");
+            }
+            try {
+                builder.keyManager(tls.certFile().toFile(), tls.keyFile().toFile());
+            } catch (IOException | RuntimeException e) {
+                throw unreadable(key + ".cert-file/key-file", tls.certFile(), e);
+            }
+        }
+        return builder.build();
+    }
+
+    private static IllegalArgumentException unreadable(String key, Path file, Exception e) {
+        return new IllegalArgumentException(key + " " + file + " is not a readable PEM file: " + e.getMessage(), e);
+    }
+
+    /** Header names ending in {@code -bin} are binary in gRPC; their configured value is base64. */
+    static Metadata headers(VouchProperties.Backend config) {
+        Metadata metadata = new Metadata();
+        for (Map.Entry<String, String> header : config.headers().entrySet()) {
+            String name = header.getKey();
+            try {
+                if (name.endsWith(Metadata.BINARY_HEADER_SUFFIX)) {
+                    metadata.put(Metadata.Key.of(name, Metadata.BINARY_BYTE_MARSHALLER),
+                            Base64.getDecoder().decode(header.getValue()));
+                } else {
+                    metadata.put(Metadata.Key.of(name, Metadata.ASCII_STRING_MARSHALLER), header.getValue());
+                }
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("vouch.backends[" + config.name() + "].headers." + name
+                        + " is not a valid gRPC header: " + e.getMessage(), e);
+            }
+        }
+        return metadata;
+    }
+}

@@ -1,0 +1,61 @@
+package dev.vouch.backend.reapi;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.vouch.backend.BackendConfiguration;
+import dev.vouch.backend.BackendRegistry;
+import dev.vouch.backend.CacheBackend;
+import dev.vouch.config.VouchProperties;
+import io.grpc.ManagedChannel;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.boot.test.context.runner.ApplicationContextRunner;
+import org.springframework.context.annotation.Configuration;
+
+/** {@code vouch.backends[i].type=grpc} as Spring wires it: a ReapiBackend in the registry, closed with the context. */
+class ReapiBackendFactoryTest {
+
+    @Configuration(proxyBeanMethods = false)
+    @EnableConfigurationProperties(VouchProperties.class)
+    static class Properties {
+    }
+
+    private final ApplicationContextRunner context = new ApplicationContextRunner()
+            .withUserConfiguration(Properties.class, BackendConfiguration.class, ReapiBackendFactory.class);
+
+    @Test
+    void grpcBackendFromPropertiesIsClosedWithTheContext() {
+        AtomicReference<ManagedChannel> channel = new AtomicReference<>();
+
+        context.withPropertyValues(
+                        "vouch.backends[0].name=remote",
+                        "vouch.backends[0].type=grpc",
+                        // nothing needs to listen: the channel connects on first use
+                        "vouch.backends[0].target=grpc://127.0.0.1:1",
+                        "vouch.backends[0].instance-name=main",
+                        "vouch.backends[0].headers.authorization=Bearer t",
+                        "vouch.backends[0].call-timeout=5s")
+                .run(running -> {
+                    assertThat(running).hasNotFailed();
+                    CacheBackend backend = running.getBean(BackendRegistry.class).route("anything");
+                    assertThat(backend).isInstanceOf(ReapiBackend.class);
+                    assertThat(backend.name()).isEqualTo("remote");
+                    channel.set(((ReapiBackend) backend).channel());
+                    assertThat(channel.get().isShutdown()).isFalse();
+                });
+
+        assertThat(channel.get().isShutdown()).isTrue();
+    }
+
+    @Test
+    void clientCertificateWithoutKeyStopsStartUp() {
+        context.withPropertyValues(
+                        "vouch.backends[0].name=remote",
+                        "vouch.backends[0].type=grpc",
+                        "vouch.backends[0].target=grpcs://cache.example:443",
+                        "vouch.backends[0].tls.cert-file=/etc/vouch/client.crt")
+                .run(running -> assertThat(running).getFailure()
+                        .rootCause().hasMessageContaining("vouch.backends[remote].tls.cert-file"));
+    }
+}

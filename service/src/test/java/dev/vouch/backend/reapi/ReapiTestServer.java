@@ -1,0 +1,256 @@
+package dev.vouch.backend.reapi;
+
+import build.bazel.remote.execution.v2.BatchReadBlobsRequest;
+import build.bazel.remote.execution.v2.BatchReadBlobsResponse;
+import build.bazel.remote.execution.v2.BatchUpdateBlobsRequest;
+import build.bazel.remote.execution.v2.BatchUpdateBlobsResponse;
+import build.bazel.remote.execution.v2.FindMissingBlobsRequest;
+import build.bazel.remote.execution.v2.FindMissingBlobsResponse;
+import build.bazel.remote.execution.v2.GetTreeRequest;
+import build.bazel.remote.execution.v2.GetTreeResponse;
+import build.bazel.remote.execution.v2.ReactorContentAddressableStorageGrpc;
+import com.google.bytestream.ReadRequest;
+import com.google.protobuf.Descriptors;
+import com.google.protobuf.Message;
+import dev.vouch.backend.embedded.InMemoryBlobStore;
+import dev.vouch.backend.embedded.grpc.EmbeddedActionCache;
+import dev.vouch.backend.embedded.grpc.EmbeddedByteStream;
+import dev.vouch.backend.embedded.grpc.EmbeddedCapabilities;
+import dev.vouch.backend.embedded.grpc.EmbeddedCas;
+import dev.vouch.config.VouchProperties;
+import dev.vouch.digest.Digest;
+import dev.vouch.digest.DigestFunction;
+import io.grpc.BindableService;
+import io.grpc.ForwardingServerCallListener;
+import io.grpc.Grpc;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.Metadata;
+import io.grpc.Server;
+import io.grpc.ServerBuilder;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerCredentials;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
+import io.grpc.Status;
+import io.grpc.TlsServerCredentials;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+
+/**
+ * A separate embedded REAPI server on a loopback port, as a remote cache for a {@link ReapiBackend}
+ * under test: it records every call, its headers and request messages, and can be told to fail or
+ * hang a method.
+ */
+final class ReapiTestServer implements AutoCloseable {
+    static final Duration TIMEOUT = Duration.ofSeconds(15);
+
+    final InMemoryBlobStore store = new InMemoryBlobStore();
+    final List<Metadata> headers = new CopyOnWriteArrayList<>();
+    private final List<Message> received = new CopyOnWriteArrayList<>();
+    private final Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
+    private final Map<String, Status> failures = new ConcurrentHashMap<>();
+    private final java.util.Set<String> hanging = ConcurrentHashMap.newKeySet();
+    private final Server server;
+
+    private ReapiTestServer(int port, long maxBatch, boolean onePagePerCall, ServerCredentials credentials) {
+        EmbeddedCas cas = new EmbeddedCas(store, maxBatch);
+        List<BindableService> services = List.of(
+                new EmbeddedCapabilities(maxBatch),
+                new EmbeddedActionCache(store),
+                onePagePerCall ? new OnePagePerCall(cas) : cas,
+                new EmbeddedByteStream(store));
+        ServerBuilder<?> builder = Grpc.newServerBuilderForPort(port, credentials)
+                // handlers on the event loop, as in the embedded server's own tests
+                .directExecutor();
+        ServerInterceptor recorder = new Recorder();
+        services.forEach(s -> builder.addService(ServerInterceptors.intercept(s, recorder)));
+        try {
+            server = builder.build().start();
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static ReapiTestServer start(long maxBatch) {
+        return new ReapiTestServer(0, maxBatch, false, InsecureServerCredentials.create());
+    }
+
+    /** A server on a given port, e.g. one restarted where another was. */
+    static ReapiTestServer onPort(int port, long maxBatch) {
+        return new ReapiTestServer(port, maxBatch, false, InsecureServerCredentials.create());
+    }
+
+    /** GetTree answers one page per call, as servers may, so clients must follow next_page_token. */
+    static ReapiTestServer onePagePerCall(long maxBatch) {
+        return new ReapiTestServer(0, maxBatch, true, InsecureServerCredentials.create());
+    }
+
+    static ReapiTestServer tls(long maxBatch, Path certFile, Path keyFile) throws IOException {
+        return new ReapiTestServer(0, maxBatch, false, TlsServerCredentials.create(certFile.toFile(), keyFile.toFile()));
+    }
+
+    /** TLS that requires a client certificate signed by {@code clientCa}. */
+    static ReapiTestServer mutualTls(long maxBatch, Path certFile, Path keyFile, Path clientCa) throws IOException {
+        return new ReapiTestServer(0, maxBatch, false, TlsServerCredentials.newBuilder()
+                .keyManager(certFile.toFile(), keyFile.toFile())
+                .trustManager(clientCa.toFile())
+                .clientAuth(TlsServerCredentials.ClientAuth.REQUIRE)
+                .build());
+    }
+
+    int port() {
+        return server.getPort();
+    }
+
+    String target() {
+        return "grpc://127.0.0.1:" + port();
+    }
+
+    /** A loopback port nothing listens on. */
+    static int closedPort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0)) {
+            return socket.getLocalPort();
+        }
+    }
+
+    static VouchProperties.Backend config(String target) {
+        return config(target, null, Map.of(), null, Duration.ofSeconds(10));
+    }
+
+    static VouchProperties.Backend config(String target, String instanceName, Map<String, String> headers,
+            VouchProperties.Tls tls, Duration callTimeout) {
+        return new VouchProperties.Backend("remote", VouchProperties.BackendType.GRPC, URI.create(target), null,
+                instanceName, headers, tls, null, callTimeout, 4);
+    }
+
+    Digest put(byte[] blob) {
+        Digest digest = DigestFunction.SHA256.digestOf(blob);
+        store.write(digest, blob).block(TIMEOUT);
+        return digest;
+    }
+
+    Digest put(Message message) {
+        return put(message.toByteArray());
+    }
+
+    Digest putAction(String name, build.bazel.remote.execution.v2.ActionResult result) {
+        Digest action = DigestFunction.SHA256.digestOf(name.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        store.putActionResult(action, result.toByteArray()).block(TIMEOUT);
+        return action;
+    }
+
+    /** Calls of {@code method} (its bare name, e.g. {@code FindMissingBlobs}, {@code Read}). */
+    int calls(String method) {
+        AtomicInteger count = calls.get(method);
+        return count == null ? 0 : count.get();
+    }
+
+    <T extends Message> List<T> received(Class<T> type) {
+        return received.stream().filter(type::isInstance).map(type::cast).toList();
+    }
+
+    /** Every instance_name the server was sent, in any request that has the field. */
+    List<String> instanceNames() {
+        return received.stream()
+                .map(m -> {
+                    Descriptors.FieldDescriptor field = m.getDescriptorForType().findFieldByName("instance_name");
+                    return field == null ? null : (String) m.getField(field);
+                })
+                .filter(java.util.Objects::nonNull)
+                .toList();
+    }
+
+    /** How often {@code digest} was read: by BatchReadBlobs or ByteStream.Read. */
+    long reads(Digest digest) {
+        long batch = received(BatchReadBlobsRequest.class).stream()
+                .flatMap(r -> r.getDigestsList().stream())
+                .filter(d -> d.getHash().equals(digest.hash()))
+                .count();
+        long streamed = received(ReadRequest.class).stream()
+                .filter(r -> r.getResourceName().contains("blobs/" + digest.hash() + "/"))
+                .count();
+        return batch + streamed;
+    }
+
+    /** Every later call of {@code method} ({@code null}: of any method) ends with {@code status}. */
+    void fail(String method, Status status) {
+        failures.put(method == null ? "*" : method, status);
+    }
+
+    /** Every later call of {@code method} is accepted and never answered. */
+    void hang(String method) {
+        hanging.add(method);
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+
+    private final class Recorder implements ServerInterceptor {
+        @Override
+        public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata requestHeaders,
+                ServerCallHandler<Q, R> next) {
+            String method = call.getMethodDescriptor().getBareMethodName();
+            calls.computeIfAbsent(method, m -> new AtomicInteger()).incrementAndGet();
+            headers.add(requestHeaders);
+            if (hanging.contains(method)) {
+                return new ServerCall.Listener<>() {
+                };
+            }
+            Status failure = failures.getOrDefault(method, failures.get("*"));
+            if (failure != null) {
+                call.close(failure, new Metadata());
+                return new ServerCall.Listener<>() {
+                };
+            }
+            return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(next.startCall(call, requestHeaders)) {
+                @Override
+                public void onMessage(Q message) {
+                    received.add((Message) message);
+                    super.onMessage(message);
+                }
+            };
+        }
+    }
+
+    private static final class OnePagePerCall extends ReactorContentAddressableStorageGrpc.ContentAddressableStorageImplBase {
+        private final EmbeddedCas delegate;
+
+        OnePagePerCall(EmbeddedCas delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public Mono<FindMissingBlobsResponse> findMissingBlobs(FindMissingBlobsRequest request) {
+            return delegate.findMissingBlobs(request);
+        }
+
+        @Override
+        public Mono<BatchUpdateBlobsResponse> batchUpdateBlobs(BatchUpdateBlobsRequest request) {
+            return delegate.batchUpdateBlobs(request);
+        }
+
+        @Override
+        public Mono<BatchReadBlobsResponse> batchReadBlobs(BatchReadBlobsRequest request) {
+            return delegate.batchReadBlobs(request);
+        }
+
+        @Override
+        public Flux<GetTreeResponse> getTree(GetTreeRequest request) {
+            return delegate.getTree(request).take(1);
+        }
+    }
+}
