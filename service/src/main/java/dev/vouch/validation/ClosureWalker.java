@@ -23,6 +23,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -49,25 +50,31 @@ final class ClosureWalker {
     private final Function<Digest, Mono<Directory>> directoryReader;
     private final Map<Digest, Mono<Read<Tree>>> trees = new ConcurrentHashMap<>();
     private final Map<Digest, Mono<Read<Directory>>> directories = new ConcurrentHashMap<>();
+    private final Map<Digest, Mono<Read<Map<Digest, Directory>>>> directoryTrees = new ConcurrentHashMap<>();
+    // EXISTENCE asks the backend for whole directory trees (one paged GetTree on REAPI); FETCH must
+    // read and verify each Directory blob itself
+    private final boolean wholeTrees;
     private final Set<Digest> present = ConcurrentHashMap.newKeySet();
     private final Set<Digest> absent = ConcurrentHashMap.newKeySet();
     private final Set<Digest> corrupt = ConcurrentHashMap.newKeySet();
 
     /** A walker that trusts what the backend returns (mode EXISTENCE). */
     ClosureWalker(CacheBackend backend, Scope scope, VouchProperties.Limits limits) {
-        this(backend, scope, limits, d -> backend.readTree(scope, d), d -> backend.readDirectory(scope, d));
+        this(backend, scope, limits, d -> backend.readTree(scope, d), d -> backend.readDirectory(scope, d), true);
     }
 
     /** A walker that reads Tree and Directory blobs through {@code fetcher}, so every one is hash-verified. */
     ClosureWalker(CacheBackend backend, Scope scope, VouchProperties.Limits limits, BlobFetcher fetcher) {
         this(backend, scope, limits,
                 d -> fetcher.verifiedBytes(d).map(bytes -> parse(d, bytes, Tree::parseFrom)),
-                d -> fetcher.verifiedBytes(d).map(bytes -> parse(d, bytes, Directory::parseFrom)));
+                d -> fetcher.verifiedBytes(d).map(bytes -> parse(d, bytes, Directory::parseFrom)), false);
     }
 
     private ClosureWalker(CacheBackend backend, Scope scope, VouchProperties.Limits limits,
-            Function<Digest, Mono<Tree>> treeReader, Function<Digest, Mono<Directory>> directoryReader) {
+            Function<Digest, Mono<Tree>> treeReader, Function<Digest, Mono<Directory>> directoryReader,
+            boolean wholeTrees) {
         this.backend = backend;
+        this.wholeTrees = wholeTrees;
         this.scope = scope;
         this.limits = limits;
         this.treeReader = treeReader;
@@ -179,7 +186,80 @@ final class ClosureWalker {
 
     private Mono<Void> walkDirectories(Closure closure, String path, Digest root) {
         closure.add(root, BlobKind.DIRECTORY, path);
+        if (wholeTrees) {
+            return walkDirectoryTree(closure, path, root);
+        }
         return walkLevel(closure, List.of(new Located<>(path, root)));
+    }
+
+    /**
+     * Walks a root_directory_digest output from the backend's whole-tree answer: Directory blobs it
+     * did not return are absent (missing, kind DIRECTORY) and the files below them unknowable.
+     */
+    private Mono<Void> walkDirectoryTree(Closure closure, String path, Digest root) {
+        if (root.isEmptyBlob()) {
+            closure.chargeMetadata(root);
+            return Mono.empty();
+        }
+        return directoryTree(root)
+                .doOnNext(read -> {
+                    if (read.failure() != null) {
+                        throw failure(read.failure(), "reading directory tree " + root + " of output directory " + path);
+                    }
+                    if (read.value() == null) {
+                        return;
+                    }
+                    Map<Digest, Directory> found = read.value();
+                    Deque<Located<Digest>> pending = new ArrayDeque<>();
+                    pending.add(new Located<>(path, root));
+                    while (!pending.isEmpty()) {
+                        Located<Digest> node = pending.poll();
+                        closure.chargeMetadata(node.value());
+                        Directory directory = node.value().isEmptyBlob()
+                                ? Directory.getDefaultInstance()
+                                : found.get(node.value());
+                        if (directory == null) {
+                            absent.add(node.value());
+                            continue;
+                        }
+                        closure.countEntry();
+                        List<Located<Digest>> children = new ArrayList<>();
+                        addDirectoryEntries(closure, node, directory, children);
+                        pending.addAll(children);
+                    }
+                })
+                .then();
+    }
+
+    /** Every Directory the backend returns below {@code root}, by digest; read once per request. */
+    private Mono<Read<Map<Digest, Directory>>> directoryTree(Digest root) {
+        return directoryTrees.computeIfAbsent(root, r -> {
+            AtomicLong bytes = new AtomicLong();
+            return backend.getTree(scope, r)
+                    .doOnNext(directory -> {
+                        // stop a huge tree while it streams, not after it sits in memory
+                        if (bytes.addAndGet(directory.getSerializedSize()) > limits.maxTreeBytes()) {
+                            throw new Undecidable("directory tree " + r + " is larger than vouch.limits.max-tree-bytes ("
+                                    + limits.maxTreeBytes() + " bytes)");
+                        }
+                    })
+                    .collectMap(directory -> scope.digestFunction().digestOf(directory.toByteArray()),
+                            directory -> directory)
+                    .map(found -> new Read<Map<Digest, Directory>>(found, null))
+                    .onErrorResume(e -> {
+                        if (e instanceof BlobNotFoundException) {
+                            absent.add(r);
+                            return Mono.just(Read.nothing());
+                        }
+                        return Mono.just(new Read<>(null, e));
+                    })
+                    .doOnNext(read -> {
+                        if (read.value() != null) {
+                            present.addAll(read.value().keySet());
+                        }
+                    })
+                    .cache();
+        });
     }
 
     /** Reads one level of the directory graph at a time: concurrent reads, results used in order. */

@@ -488,7 +488,9 @@ class CompletenessValidatorTest {
 
     @Test
     void directoriesTooLarge() {
-        Digest sub = backend.putMessage(Directory.newBuilder().addFiles(fileNode("y", backend.putBlob("y"))).build());
+        Digest deepest = backend.putMessage(Directory.newBuilder().addFiles(fileNode("z", backend.putBlob("z"))).build());
+        Digest sub = backend.putMessage(Directory.newBuilder().addFiles(fileNode("y", backend.putBlob("y")))
+                .addDirectories(dirNode("deeper", deepest)).build());
         Digest root = backend.putMessage(Directory.newBuilder().addDirectories(dirNode("sub", sub)).build());
         Digest action = backend.putAction("d", ActionResult.newBuilder()
                 .addOutputDirectories(rootOutput("gen", root)).build());
@@ -498,7 +500,8 @@ class CompletenessValidatorTest {
 
         assertThat(verdicts.get(0).verdict()).isEqualTo(Verdict.UNKNOWN);
         assertThat(verdicts.get(0).reason()).contains("vouch.limits.max-tree-bytes");
-        assertThat(backend.reads).containsExactly(root);
+        // the tree stops streaming at the directory that crosses the limit: nothing below it is read
+        assertThat(backend.reads).containsExactly(root, sub);
     }
 
     // --- request-wide answers

@@ -145,6 +145,38 @@ class ReapiVerdictTest {
     }
 
     @Test
+    void rootDirectoryOutputIsWalkedWithGetTree() {
+        ReapiTestServer server = server(MAX_BATCH);
+        Digest kept = server.put(bytes("kept"));
+        Digest lost = server.put(bytes("lost"));
+        Directory deep = Directory.newBuilder().addFiles(file("lost", lost)).build();
+        Digest deepDigest = server.put(deep);
+        Directory gone = Directory.newBuilder().addFiles(file("unknowable", server.put(bytes("u")))).build();
+        Digest goneDigest = DigestFunction.SHA256.digestOf(gone.toByteArray());
+        Directory sub = Directory.newBuilder().addFiles(file("kept", kept))
+                .addDirectories(DirectoryNode.newBuilder().setName("deep").setDigest(deepDigest.toProto())).build();
+        Digest subDigest = server.put(sub);
+        Directory root = Directory.newBuilder()
+                .addDirectories(DirectoryNode.newBuilder().setName("sub").setDigest(subDigest.toProto()))
+                .addDirectories(DirectoryNode.newBuilder().setName("gone").setDigest(goneDigest.toProto())).build();
+        Digest rootDigest = server.put(root);
+        server.store.evictBlob(lost);
+        Digest action = server.putAction("gen", ActionResult.newBuilder()
+                .addOutputDirectories(OutputDirectory.newBuilder().setPath("gen").setRootDirectoryDigest(rootDigest.toProto()))
+                .build());
+
+        ActionVerdict verdict = validate(backend(server.target()), action).get(0);
+
+        // "gone" was never stored: GetTree leaves it out, so it is missing and its files unknowable
+        assertThat(verdict.verdict()).isEqualTo(Verdict.PARTIAL);
+        assertThat(verdict.missing()).containsExactlyInAnyOrder(
+                new BlobProblem(goneDigest, BlobKind.DIRECTORY, List.of("gen/gone")),
+                new BlobProblem(lost, BlobKind.OUTPUT_DIRECTORY_FILE, List.of("gen/sub/deep/lost")));
+        assertThat(server.calls("GetTree")).isEqualTo(1);
+        assertThat(server.reads(rootDigest) + server.reads(subDigest) + server.reads(deepDigest)).isZero();
+    }
+
+    @Test
     void absentActionIsMiss() {
         ReapiTestServer server = server(MAX_BATCH);
 
