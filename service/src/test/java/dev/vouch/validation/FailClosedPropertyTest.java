@@ -42,7 +42,7 @@ import reactor.test.scheduler.VirtualTimeScheduler;
  * fault schedules, in both modes, judged against the truth computed from the model. Hangs and
  * delays run in virtual time, so ten thousand cases take seconds.
  */
-class FailClosedProperties {
+class FailClosedPropertyTest {
     private static final ValidationMetrics METRICS = new ValidationMetrics(new SimpleMeterRegistry());
     private static final FaultPlan.Timing TIMING = new FaultPlan.Timing(Duration.ofMillis(50), Duration.ofSeconds(5));
     private static final List<Fault> CALL_FAULTS =
