@@ -15,6 +15,7 @@ import java.util.Set;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.boot.context.properties.bind.ConstructorBinding;
 import org.springframework.boot.context.properties.bind.DefaultValue;
 import org.springframework.validation.annotation.Validated;
 
@@ -222,6 +223,13 @@ public record VouchProperties(
      * @param findMissingBatchSize digests per existence query (bb-storage's 10,000 keeps a message near 700 KB)
      * @param actionConcurrency Action Cache lookups in flight per request
      * @param fetchConcurrency blob reads in flight per request in mode FETCH ({@code vouch.limits.fetch-concurrency})
+     * @param defaultDeadline how long a request may take when it names no deadline ({@code X-Vouch-Deadline-Ms});
+     *     actions undecided by then are UNKNOWN "deadline exceeded"
+     * @param maxDeadline the longest deadline a request may ask for; longer ones are cut to it
+     * @param maxInFlightValidations REST requests (not actions) validated at once; past it 429 with Retry-After
+     * @param maxBlobsPerRequest distinct blobs one request may hold in its walked closures; actions whose
+     *     closures would go past it are UNKNOWN. With {@code maxInFlightValidations} it bounds the engine's memory
+     * @param overloadRetryAfter the {@code Retry-After} of a 429, rounded up to whole seconds
      */
     public record Limits(
             @Min(1) @DefaultValue("1000") int maxActions,
@@ -230,7 +238,45 @@ public record VouchProperties(
             @Min(1) @DefaultValue("268435456") long maxTreeBytes,
             @Min(1) @Max(10000) @DefaultValue("10000") int findMissingBatchSize,
             @Min(1) @DefaultValue("32") int actionConcurrency,
-            @Min(1) @DefaultValue("8") int fetchConcurrency) {
+            @Min(1) @DefaultValue("8") int fetchConcurrency,
+            @DefaultValue("30s") Duration defaultDeadline,
+            @DefaultValue("5m") Duration maxDeadline,
+            @Min(1) @DefaultValue("64") int maxInFlightValidations,
+            @Min(1) @DefaultValue("2000000") long maxBlobsPerRequest,
+            @DefaultValue("1s") Duration overloadRetryAfter) {
+
+        @ConstructorBinding
+        public Limits {
+            defaultDeadline = positive(defaultDeadline, Duration.ofSeconds(30), "default-deadline");
+            maxDeadline = positive(maxDeadline, Duration.ofMinutes(5), "max-deadline");
+            overloadRetryAfter = overloadRetryAfter == null ? Duration.ofSeconds(1) : overloadRetryAfter;
+            if (defaultDeadline.compareTo(maxDeadline) > 0) {
+                throw new IllegalArgumentException("vouch.limits.default-deadline (" + defaultDeadline
+                        + ") is longer than vouch.limits.max-deadline (" + maxDeadline + ")");
+            }
+        }
+
+        /** The per-request limits only; deadlines, overload and request-wide bounds keep their defaults. */
+        public Limits(int maxActions, int maxRequestBytes, int maxBlobsPerAction, long maxTreeBytes,
+                int findMissingBatchSize, int actionConcurrency, int fetchConcurrency) {
+            this(maxActions, maxRequestBytes, maxBlobsPerAction, maxTreeBytes, findMissingBatchSize, actionConcurrency,
+                    fetchConcurrency, null, null, 64, 2_000_000L, null);
+        }
+
+        /** Every limit at its default, as with no configuration. */
+        public static Limits defaults() {
+            return new Limits(1000, 4194304, 1_000_000, 268435456L, 10000, 32, 8);
+        }
+
+        private static Duration positive(Duration value, Duration fallback, String key) {
+            if (value == null) {
+                return fallback;
+            }
+            if (value.isNegative() || value.isZero()) {
+                throw new IllegalArgumentException("vouch.limits." + key + " must be positive, was " + value);
+            }
+            return value;
+        }
     }
 
     /**

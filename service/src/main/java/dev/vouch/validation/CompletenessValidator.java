@@ -3,10 +3,12 @@ package dev.vouch.validation;
 import build.bazel.remote.execution.v2.ActionResult;
 import dev.vouch.backend.BackendRouter;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.Deadline;
 import dev.vouch.backend.Scope;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestSet;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.EnumMap;
@@ -36,6 +38,9 @@ public class CompletenessValidator implements CacheValidator {
     private static final Logger log = LoggerFactory.getLogger(CompletenessValidator.class);
     // existence queries of one request in flight at once; each carries up to findMissingBatchSize digests
     private static final int FIND_MISSING_CONCURRENCY = 4;
+    static final String DEADLINE_EXCEEDED = "deadline exceeded";
+    // share of the time left that the lookup phase may use; the rest is for checking the closures
+    private static final int LOOKUP_SHARE_PERCENT = 75;
 
     private final BackendRouter router;
     private final VouchProperties.Limits limits;
@@ -68,6 +73,11 @@ public class CompletenessValidator implements CacheValidator {
         // each distinct action with every position it was requested at
         private final Map<Digest, List<Integer>> positions = new LinkedHashMap<>();
         private final BitSet emitted = new BitSet();
+        private Optional<Deadline> deadline = Optional.empty();
+        private volatile boolean expired;
+        private volatile boolean lookupsCut;
+        // distinct blobs held by the closures admitted so far (vouch.limits.max-blobs-per-request)
+        private long blobsAdmitted;
         private final Map<Verdict, Integer> tally = new EnumMap<>(Verdict.class);
         private String backendName = "none";
 
@@ -81,8 +91,10 @@ public class CompletenessValidator implements CacheValidator {
         }
 
         Flux<ActionVerdict> verdicts() {
-            return decide()
-                    .concatMapIterable(this::atEveryPosition)
+            return Flux.deferContextual(context -> {
+                        deadline = Deadline.from(context);
+                        return withinDeadline(decide().concatMapIterable(this::atEveryPosition));
+                    })
                     .doOnNext(v -> emitted.set(v.index()))
                     // whatever escaped the per-action handling: the positions not yet answered are UNKNOWN
                     .onErrorResume(e -> {
@@ -90,12 +102,37 @@ public class CompletenessValidator implements CacheValidator {
                                 backendName, e);
                         return Flux.fromIterable(unanswered("internal error: " + ClosureWalker.describe(e)));
                     })
+                    .concatWith(Flux.defer(this::afterDeadline))
                     .doOnNext(v -> {
                         metrics.verdict(v, request.mode(), scope.instanceName());
                         tally.merge(v.verdict(), 1, Integer::sum);
                     })
                     .doOnComplete(() -> log.debug("validated {} actions ({} distinct) on backend {}, mode {}: {}",
                             request.actions().size(), positions.size(), backendName, request.mode(), tally));
+        }
+
+        /**
+         * Cuts the verdicts off when the request's deadline passes, cancelling the backend work
+         * still in flight; {@link #verdicts} then answers every position not yet emitted. The
+         * timer runs on Reactor's parallel clock, the one {@link Deadline} reads.
+         */
+        private Flux<ActionVerdict> withinDeadline(Flux<ActionVerdict> decided) {
+            if (deadline.isEmpty()) {
+                return decided;
+            }
+            Mono<Long> expiry = Mono.delay(deadline.get().remaining()).doOnNext(tick -> expired = true);
+            // takeUntilOther serializes its signals, so no verdict slips through after the cut
+            return decided.takeUntilOther(expiry);
+        }
+
+        private Flux<ActionVerdict> afterDeadline() {
+            List<ActionVerdict> late = expired || lookupsCut ? unanswered(DEADLINE_EXCEEDED) : List.of();
+            if (late.isEmpty()) {
+                return Flux.empty();
+            }
+            log.warn("deadline exceeded on backend {}: {} of {} requested actions undecided", backendName, late.size(),
+                    request.actions().size());
+            return Flux.fromIterable(late);
         }
 
         private Flux<ActionVerdict> decide() {
@@ -147,11 +184,50 @@ public class CompletenessValidator implements CacheValidator {
                 Function<List<Outcome>, Flux<ActionVerdict>> confirm) {
             return Flux.fromIterable(positions.keySet())
                     .flatMap(action -> lookUp(backend, walker, action), limits.actionConcurrency())
+                    .map(outcome -> outcome.closure() != null ? withinRequestBound(outcome) : outcome)
+                    .transform(this::lookupsWithinDeadline)
                     .publish(outcomes -> Flux.merge(
                             outcomes.filter(o -> o.verdict() != null).map(Outcome::verdict),
                             outcomes.filter(o -> o.closure() != null)
                                     .collectList()
                                     .flatMapMany(confirm)));
+        }
+
+        /**
+         * Ends the lookup phase early enough to confirm what was walked: the closures of the
+         * actions looked up in time are checked together once every lookup is done, so one
+         * hanging lookup would otherwise hold every other action's verdict until the deadline.
+         * Lookups still running at the cut are cancelled and answered "deadline exceeded".
+         */
+        private Flux<Outcome> lookupsWithinDeadline(Flux<Outcome> outcomes) {
+            if (deadline.isEmpty()) {
+                return outcomes;
+            }
+            Duration cut = deadline.get().remaining().multipliedBy(LOOKUP_SHARE_PERCENT).dividedBy(100);
+            return outcomes.takeUntilOther(Mono.delay(cut).doOnNext(tick -> {
+                lookupsCut = true;
+                log.warn("action cache lookups on backend {} not finished within {} of the deadline, checking the "
+                        + "actions looked up so far", backendName, cut);
+            }));
+        }
+
+        /**
+         * Admits a walked closure while the request's closures stay within max-blobs-per-request;
+         * past it the action is UNKNOWN and its closure is dropped, so the memory of one request
+         * does not grow with max-actions times max-blobs-per-action. Counts blobs per action, so
+         * a blob shared by several actions counts for each: the bound errs on the safe side.
+         */
+        private Outcome withinRequestBound(Outcome walked) {
+            int blobs = walked.closure().blobCount();
+            if (blobsAdmitted + blobs > limits.maxBlobsPerRequest()) {
+                String reason = "the closures of this request hold more than " + limits.maxBlobsPerRequest()
+                        + " blobs (vouch.limits.max-blobs-per-request); not checking this action's " + blobs;
+                log.warn("action {}: {}", walked.action(), reason);
+                return decided(verdict(walked.action(), Verdict.UNKNOWN, blobs, walked.closure().byteCount(),
+                        List.of(), List.of(), reason, walked.result()));
+            }
+            blobsAdmitted += blobs;
+            return walked;
         }
 
         /** The AC lookup and closure walk of one action: a verdict, or a closure still to be checked. */

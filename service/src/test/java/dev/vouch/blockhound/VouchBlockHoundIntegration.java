@@ -33,5 +33,9 @@ public class VouchBlockHoundIntegration implements BlockHoundIntegration {
         // magazines under load (a large upload); a short in-memory lock, not I/O, and not covered
         // by Netty's own BlockHound integration
         builder.allowBlockingCallsInside("io.netty.buffer.AdaptivePoolingAllocator$MagazineGroup", "tryExpandMagazines");
+
+        // Jackson builds each deserializer once, under a lock; concurrent first requests wait on
+        // it for the moment that takes (in memory, once per type), as overload tests show
+        builder.allowBlockingCallsInside("tools.jackson.databind.deser.DeserializerCache", "_createAndCacheValueDeserializer");
     }
 }

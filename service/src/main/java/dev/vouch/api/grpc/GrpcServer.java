@@ -12,6 +12,7 @@ import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.web.server.context.WebServerGracefulShutdownLifecycle;
 import org.springframework.context.SmartLifecycle;
 import org.springframework.stereotype.Component;
 
@@ -82,6 +83,15 @@ public class GrpcServer implements SmartLifecycle {
             Thread.currentThread().interrupt();
         }
         server = null;
+    }
+
+    /**
+     * Stops with the web server's graceful shutdown, after the readiness drain (the highest
+     * phase), so gRPC keeps serving while readiness already says the instance is going away.
+     */
+    @Override
+    public int getPhase() {
+        return WebServerGracefulShutdownLifecycle.SMART_LIFECYCLE_PHASE;
     }
 
     @Override

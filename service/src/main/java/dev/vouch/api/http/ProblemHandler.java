@@ -6,6 +6,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.core.Ordered;
 import org.springframework.core.annotation.Order;
+import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatusCode;
 import org.springframework.http.MediaType;
 import org.springframework.http.ProblemDetail;
@@ -39,6 +40,15 @@ class ProblemHandler {
             }
         }
         return respond(e.type().status(), problem);
+    }
+
+    /** Refused before any work, with a hint for clients that back off by the header. */
+    @ExceptionHandler(InFlightValidations.OverloadedException.class)
+    ResponseEntity<ProblemDetail> overloaded(InFlightValidations.OverloadedException e) {
+        return ResponseEntity.status(ProblemType.OVERLOADED.status())
+                .header(HttpHeaders.RETRY_AFTER, Long.toString(e.retryAfterSeconds()))
+                .contentType(MediaType.APPLICATION_PROBLEM_JSON)
+                .body(problem(ProblemType.OVERLOADED, e.getMessage()));
     }
 
     /** Spring's own refusals (a missing path variable, a bad query string) keep their status. */

@@ -1,5 +1,6 @@
 package dev.vouch.api.http;
 
+import dev.vouch.backend.Deadline;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import dev.vouch.validation.ActionVerdict;
@@ -10,6 +11,7 @@ import java.util.BitSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.stream.IntStream;
+import org.springframework.http.HttpHeaders;
 import org.springframework.http.InvalidMediaTypeException;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
@@ -17,6 +19,7 @@ import org.springframework.http.server.reactive.ServerHttpRequest;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestHeader;
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
@@ -35,42 +38,65 @@ public class ValidationController {
     private final JsonMapper jsonMapper;
     private final BoundedBodyReader bodyReader;
     private final ValidationRequestParser parser;
+    private final RequestDeadlines deadlines;
+    private final InFlightValidations inFlight;
 
-    public ValidationController(CacheValidator validator, JsonMapper jsonMapper, VouchProperties properties) {
+    public ValidationController(CacheValidator validator, JsonMapper jsonMapper, VouchProperties properties,
+            InFlightValidations inFlight) {
         this.validator = validator;
         this.jsonMapper = jsonMapper;
         this.bodyReader = new BoundedBodyReader(properties.limits().maxRequestBytes());
         this.parser = new ValidationRequestParser(properties.limits().maxActions());
+        this.deadlines = new RequestDeadlines(properties.limits());
+        this.inFlight = inFlight;
     }
 
     /**
      * The body is read as bytes and checked by hand rather than bound to a DTO, so that every
-     * refusal can name its field and nothing invalid reaches the validator.
+     * refusal can name its field and nothing invalid reaches the validator. The in-flight permit
+     * is taken before the body is read, so the bound also caps the memory of bodies being read.
      */
     @PostMapping("/validate")
     public Mono<ResponseEntity<Object>> validate(ServerHttpRequest request) {
         boolean ndjson = acceptsNdjson(request);
-        return bodyReader.read(request)
-                .map(this::parseJson)
-                .map(parser::parseBatch)
-                .flatMap(validation -> ndjson ? Mono.just(streamed(validation)) : collected(validation));
+        return Mono.defer(() -> {
+            Deadline deadline = deadlines.of(request.getHeaders());
+            InFlightValidations.Permit permit = inFlight.acquire();
+            return bodyReader.read(request)
+                    .map(this::parseJson)
+                    .map(parser::parseBatch)
+                    .flatMap(validation -> ndjson
+                            ? Mono.just(streamed(validation, deadline, permit))
+                            : collected(validation, deadline).doFinally(signal -> permit.release()))
+                    // a streamed answer keeps its permit until its last line; these cover the way there
+                    .doOnError(e -> permit.release())
+                    .doOnCancel(permit::release);
+        });
     }
 
     @GetMapping("/actions/{hash}/{sizeBytes}")
     public Mono<ResultJson> action(@PathVariable String hash, @PathVariable String sizeBytes,
             @RequestParam Optional<String> instanceName, @RequestParam Optional<String> mode,
-            @RequestParam Optional<String> digestFunction, @RequestParam Optional<String> includeActionResult) {
-        ValidationRequest validation = parser.parseSingle(hash, sizeBytes, instanceName, mode, digestFunction,
-                includeActionResult);
-        Digest action = validation.actions().get(0);
-        return validator.validate(validation)
-                .next()
-                .map(ResultJsonMapper::toJson)
-                .switchIfEmpty(Mono.fromSupplier(() -> ResultJsonMapper.undecided(action)));
+            @RequestParam Optional<String> digestFunction, @RequestParam Optional<String> includeActionResult,
+            @RequestHeader HttpHeaders headers) {
+        return Mono.defer(() -> {
+            Deadline deadline = deadlines.of(headers);
+            ValidationRequest validation = parser.parseSingle(hash, sizeBytes, instanceName, mode, digestFunction,
+                    includeActionResult);
+            Digest action = validation.actions().get(0);
+            InFlightValidations.Permit permit = inFlight.acquire();
+            return validator.validate(validation)
+                    .contextWrite(deadline::addTo)
+                    .next()
+                    .map(ResultJsonMapper::toJson)
+                    .switchIfEmpty(Mono.fromSupplier(() -> ResultJsonMapper.undecided(action)))
+                    .doFinally(signal -> permit.release());
+        });
     }
 
-    private Mono<ResponseEntity<Object>> collected(ValidationRequest validation) {
+    private Mono<ResponseEntity<Object>> collected(ValidationRequest validation, Deadline deadline) {
         return validator.validate(validation)
+                .contextWrite(deadline::addTo)
                 .collectList()
                 .map(verdicts -> ResponseEntity.ok()
                         .contentType(MediaType.APPLICATION_JSON)
@@ -78,18 +104,20 @@ public class ValidationController {
     }
 
     /** One line per action as soon as it is decided; the line's {@code index} says where it belongs. */
-    private ResponseEntity<Object> streamed(ValidationRequest validation) {
+    private ResponseEntity<Object> streamed(ValidationRequest validation, Deadline deadline,
+            InFlightValidations.Permit permit) {
         List<Digest> actions = validation.actions();
         Flux<ResultJson> lines = Flux.defer(() -> {
             BitSet sent = new BitSet(actions.size());
             return validator.validate(validation)
+                    .contextWrite(deadline::addTo)
                     .filter(v -> inRange(v, actions.size()) && !sent.get(v.index()))
                     .doOnNext(v -> sent.set(v.index()))
                     .map(v -> ResultJsonMapper.toJson(v).withIndex(v.index()))
                     .concatWith(Flux.defer(() -> Flux.fromStream(IntStream.range(0, actions.size())
                             .filter(i -> !sent.get(i))
                             .mapToObj(i -> ResultJsonMapper.undecided(actions.get(i)).withIndex(i)))));
-        });
+        }).doFinally(signal -> permit.release());
         return ResponseEntity.ok().contentType(MediaType.APPLICATION_NDJSON).body(lines);
     }
 

@@ -6,6 +6,7 @@ import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.Deadline;
 import dev.vouch.backend.Scope;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
@@ -92,7 +93,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
                         .defaultIfEmpty(new byte[0])
                         .map(bytes -> parse(action, bytes));
             });
-        }).timeout(callTimeout).onErrorMap(e -> toBackendException("GET " + path, e));
+        }).transform(call -> withinTimeout(call, "GET " + path));
     }
 
     @Override
@@ -121,7 +122,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
             // a blob of another size under this hash (truncated, or a different blob) is not this digest's blob
             long length = response.headers().contentLength().orElse(digest.sizeBytes());
             return response.releaseBody().thenReturn(length != digest.sizeBytes());
-        }).timeout(callTimeout).onErrorMap(e -> toBackendException("HEAD " + path, e));
+        }).transform(call -> withinTimeout(call, "HEAD " + path));
     }
 
     @Override
@@ -142,7 +143,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
                 // copy out of (pooled) Netty buffers and release them at once; callers keep ByteBuffers
                 return response.bodyToFlux(DataBuffer.class).map(buffer -> ByteBuffer.wrap(drain(buffer)));
             });
-        }).onErrorMap(e -> toBackendException("GET " + path, e));
+        }).onErrorMap(e -> toBackendException("GET " + path, e, callTimeout));
     }
 
     @Override
@@ -176,14 +177,28 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
         }
     }
 
+    /**
+     * One call within the call timeout, or within what is left of the request's {@link Deadline}
+     * when that is sooner: a validation that has given up gains nothing from a later answer.
+     */
+    private <T> Mono<T> withinTimeout(Mono<T> call, String what) {
+        return Mono.deferContextual(context -> {
+            Duration timeout = Deadline.from(context)
+                    .map(Deadline::remaining)
+                    .filter(remaining -> remaining.compareTo(callTimeout) < 0)
+                    .orElse(callTimeout);
+            return call.timeout(timeout).onErrorMap(e -> toBackendException(what, e, timeout));
+        });
+    }
+
     /** Absence and our own errors pass through; everything else (I/O, timeouts, limits) is "could not answer". */
-    private Throwable toBackendException(String call, Throwable e) {
+    private Throwable toBackendException(String call, Throwable e, Duration timeout) {
         if (e instanceof BackendException || e instanceof BlobNotFoundException) {
             return e;
         }
         String why;
         if (isTimeout(e)) {
-            why = "no answer within " + callTimeout;
+            why = "no answer within " + timeout;
         } else if (e instanceof DataBufferLimitException) {
             why = "the answer is larger than " + MAX_ACTION_RESULT_BYTES + " bytes";
         } else {

@@ -20,6 +20,7 @@ import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.Deadline;
 import dev.vouch.backend.Scope;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
@@ -42,12 +43,15 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.util.context.Context;
+import reactor.util.context.ContextView;
 
 /**
  * A REAPI v2 server (bazel-remote, Buildbarn, BuildBuddy, ...) as a {@link CacheBackend}, over one
  * long-lived channel. Existence checks are split to the server's advertised batch limit; blobs
  * that fit a batch are read with BatchReadBlobs, larger ones streamed with ByteStream.Read.
- * Every call carries a fresh deadline of {@code call-timeout}. NOT_FOUND is absence; every other
+ * Every call carries a fresh deadline of {@code call-timeout}, shortened to the request's
+ * {@link Deadline} when one is in the subscriber context. NOT_FOUND is absence; every other
  * status is a {@link BackendException}.
  */
 public final class ReapiBackend implements CacheBackend, AutoCloseable {
@@ -57,6 +61,8 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     static final long UNSTATED_BATCH_LIMIT = (4 << 20) - (64 << 10);
     private static final long BATCH_LIMIT_CEILING = ReapiChannels.MAX_INBOUND_MESSAGE_BYTES - (64 << 10);
     private static final Duration FOREVER = Duration.ofMillis(Long.MAX_VALUE);
+    // capabilities are cached for every request, so no one request's deadline may cut them short
+    private static final ContextView SHARED = Context.empty();
 
     private final String name;
     private final String target;
@@ -116,7 +122,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                 .setActionDigest(action.toProto())
                 .setDigestFunction(scope.digestFunction().toProto())
                 .build();
-        return Mono.defer(() -> withDeadline(actionCache).getActionResult(request))
+        return Mono.deferContextual(context -> withDeadline(actionCache, context).getActionResult(request))
                 .onErrorResume(CallFailures::isNotFound, e -> Mono.empty())
                 .onErrorMap(e -> failures.of("GetActionResult " + action, e));
     }
@@ -135,7 +141,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         return serverCapabilities(base.getInstanceName())
                 .flatMapIterable(caps -> RequestSizes.findMissing(base, asked,
                         caps.getCacheCapabilities().getMaxBatchTotalSizeBytes()))
-                .flatMap(request -> Mono.defer(() -> withDeadline(cas).findMissingBlobs(request))
+                .flatMap(request -> Mono.deferContextual(context -> withDeadline(cas, context).findMissingBlobs(request))
                         .onErrorMap(e -> failures.of("FindMissingBlobs of " + request.getBlobDigestsCount() + " digests", e)),
                         maxConcurrentCalls)
                 .collect(LinkedHashSet<Digest>::new, (missing, response) -> addMissing(missing, response))
@@ -175,7 +181,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
 
     private Flux<ByteBuffer> batchRead(BatchReadBlobsRequest request, Digest digest) {
         String operation = "BatchReadBlobs " + digest;
-        return Mono.defer(() -> withDeadline(cas).batchReadBlobs(request))
+        return Mono.deferContextual(context -> withDeadline(cas, context).batchReadBlobs(request))
                 .onErrorMap(e -> failures.of(operation, e))
                 .flatMapMany(response -> {
                     for (BatchReadBlobsResponse.Response blob : response.getResponsesList()) {
@@ -202,7 +208,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         // SHA-256, SHA-1, MD5, SHA-384 and SHA-512 are told apart by hash length, so the name needs no function
         String resource = (instance.isEmpty() ? "" : instance + "/") + "blobs/" + digest.hash() + "/" + digest.sizeBytes();
         ReadRequest request = ReadRequest.newBuilder().setResourceName(resource).build();
-        return Flux.defer(() -> withDeadline(byteStream).read(request))
+        return Flux.deferContextual(context -> withDeadline(byteStream, context).read(request))
                 .map(response -> response.getData().asReadOnlyByteBuffer())
                 .onErrorMap(e -> CallFailures.isNotFound(e)
                         ? new BlobNotFoundException(digest)
@@ -228,9 +234,9 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     }
 
     private Flux<Directory> treeFrom(GetTreeRequest request, Digest root) {
-        return Flux.defer(() -> {
+        return Flux.deferContextual(context -> {
             AtomicReference<String> next = new AtomicReference<>("");
-            Flux<Directory> page = withDeadline(cas).getTree(request)
+            Flux<Directory> page = withDeadline(cas, context).getTree(request)
                     .doOnNext(response -> next.set(response.getNextPageToken()))
                     .concatMapIterable(GetTreeResponse::getDirectoriesList)
                     .onErrorMap(e -> CallFailures.isNotFound(e)
@@ -268,13 +274,23 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         return instanceNameOverride != null ? instanceNameOverride : scope.instanceName();
     }
 
-    /** Deadlines are absolute, so each call gets its own, taken when the call starts. */
-    private <S extends io.grpc.stub.AbstractStub<S>> S withDeadline(S stub) {
-        return stub.withDeadlineAfter(callTimeout.toNanos(), TimeUnit.NANOSECONDS);
+    /**
+     * Deadlines are absolute, so each call gets its own, taken when the call starts: the call
+     * timeout, or what is left of the request's {@link Deadline} when that is sooner.
+     */
+    private <S extends io.grpc.stub.AbstractStub<S>> S withDeadline(S stub, ContextView context) {
+        Duration timeout = Deadline.from(context)
+                .map(deadline -> min(callTimeout, deadline.remaining()))
+                .orElse(callTimeout);
+        return stub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    private static Duration min(Duration a, Duration b) {
+        return a.compareTo(b) <= 0 ? a : b;
     }
 
     private Mono<ServerCapabilities> serverCapabilities(String instance) {
-        return capabilities.computeIfAbsent(instance, i -> Mono.defer(() -> withDeadline(capabilitiesStub)
+        return capabilities.computeIfAbsent(instance, i -> Mono.defer(() -> withDeadline(capabilitiesStub, SHARED)
                         .getCapabilities(GetCapabilitiesRequest.newBuilder().setInstanceName(i).build()))
                 .doOnNext(caps -> log.debug("backend {} instance '{}': {}", name, i, caps.getCacheCapabilities()))
                 .onErrorMap(e -> failures.of("GetCapabilities", e))
