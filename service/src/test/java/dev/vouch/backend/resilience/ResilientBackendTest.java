@@ -332,6 +332,8 @@ class ResilientBackendTest {
                 .contains(calls + "\"read_blob\",outcome=\"circuit_open\"} 1")
                 .contains("vouch_backend_call_seconds_bucket{backend=\"remote\",operation=\"get_action_result\",outcome=\"success\",le=")
                 .contains("resilience4j_circuitbreaker_state{name=\"remote\",state=\"open\"} 1.0")
+                .contains("resilience4j_circuitbreaker_calls_seconds_count{kind=\"failed\",name=\"remote\"} 2")
+                .contains("resilience4j_timelimiter_calls_total{kind=\"successful\",name=\"remote\"}")
                 .contains("resilience4j_bulkhead_available_concurrent_calls{name=\"remote\"}")
                 .contains("resilience4j_retry_calls_total{kind=\"failed_without_retry\",name=\"remote\"}");
     }
