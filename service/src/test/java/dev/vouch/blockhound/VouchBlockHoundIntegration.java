@@ -33,5 +33,13 @@ public class VouchBlockHoundIntegration implements BlockHoundIntegration {
         // magazines under load (a large upload); a short in-memory lock, not I/O, and not covered
         // by Netty's own BlockHound integration
         builder.allowBlockingCallsInside("io.netty.buffer.AdaptivePoolingAllocator$MagazineGroup", "tryExpandMagazines");
+
+        // resilience4j guards its circuit breaker's sliding window, and the open-to-half-open step,
+        // with a ReentrantLock held for a few field updates; under concurrent calls a thread may
+        // park for that moment. Short in-memory locks, not I/O
+        builder.allowBlockingCallsInside("io.github.resilience4j.core.metrics.FixedSizeSlidingWindowMetrics", "record");
+        builder.allowBlockingCallsInside("io.github.resilience4j.core.metrics.FixedSizeSlidingWindowMetrics", "getSnapshot");
+        builder.allowBlockingCallsInside("io.github.resilience4j.circuitbreaker.internal.CircuitBreakerStateMachine$OpenState",
+                "toHalfOpenState");
     }
 }
