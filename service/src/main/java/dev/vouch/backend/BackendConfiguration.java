@@ -2,6 +2,7 @@ package dev.vouch.backend;
 
 import dev.vouch.config.VouchProperties;
 import java.util.List;
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
@@ -10,7 +11,8 @@ import org.springframework.context.annotation.Configuration;
 public class BackendConfiguration {
 
     @Bean(destroyMethod = "close")
-    public BackendRegistry backendRegistry(VouchProperties properties, List<BackendFactory> factories) {
-        return new BackendRegistry(properties, factories);
+    public BackendRegistry backendRegistry(VouchProperties properties, List<BackendFactory> factories,
+            ObjectProvider<BackendDecorator> decorator) {
+        return new BackendRegistry(properties, factories, decorator.getIfAvailable(() -> BackendDecorator.NONE));
     }
 }

@@ -22,6 +22,11 @@ public final class BackendRegistry implements BackendRouter, AutoCloseable {
     private final CacheBackend defaultBackend;
 
     public BackendRegistry(VouchProperties properties, List<BackendFactory> factories) {
+        this(properties, factories, BackendDecorator.NONE);
+    }
+
+    /** @param decorator wraps every backend the factories build (metrics, resilience) */
+    public BackendRegistry(VouchProperties properties, List<BackendFactory> factories, BackendDecorator decorator) {
         Map<VouchProperties.BackendType, BackendFactory> byType = new EnumMap<>(VouchProperties.BackendType.class);
         factories.forEach(f -> byType.put(f.type(), f));
         List<VouchProperties.Backend> configs = properties.backends();
@@ -33,7 +38,15 @@ public final class BackendRegistry implements BackendRouter, AutoCloseable {
                 throw new IllegalStateException("vouch.backends[" + i + "].type " + config.type()
                         + " is not available in this build");
             }
-            backends.put(config.name(), factory.create(config));
+            CacheBackend created = factory.create(config);
+            try {
+                backends.put(config.name(), decorator.decorate(created, config));
+            } catch (RuntimeException e) {
+                // e.g. resilience settings resilience4j refuses: nothing built so far may leak
+                backends.put(config.name(), created);
+                close();
+                throw e;
+            }
             log.info("backend {}: {} {}", config.name(), config.type(), describe(config));
         }
         this.routes = properties.routes().stream()

@@ -1,6 +1,8 @@
 package dev.vouch.config;
 
 import jakarta.validation.Valid;
+import jakarta.validation.constraints.DecimalMax;
+import jakarta.validation.constraints.DecimalMin;
 import jakarta.validation.constraints.Max;
 import jakarta.validation.constraints.Min;
 import jakarta.validation.constraints.NotNull;
@@ -145,6 +147,8 @@ public record VouchProperties(
      * @param auth {@code http}: basic or bearer credentials
      * @param callTimeout deadline of each backend call
      * @param maxConcurrentCalls calls in flight to this backend from one request phase (existence checks, reads)
+     * @param resilience {@code grpc} and {@code http}: circuit breaker, retry, bulkhead and time limit of
+     *     every call ({@code vouch.backends[i].resilience.*}); the in-process embedded backend has none
      */
     public record Backend(
             String name,
@@ -156,19 +160,132 @@ public record VouchProperties(
             @Valid Tls tls,
             @Valid Auth auth,
             @DefaultValue("30s") Duration callTimeout,
-            @Min(1) @DefaultValue("16") int maxConcurrentCalls) {
+            @Min(1) @DefaultValue("16") int maxConcurrentCalls,
+            @Valid @DefaultValue Resilience resilience) {
 
         public static final String EMBEDDED_NAME = "embedded";
 
+        // the binder must pick this one: the record also has the shorter constructor below
+        @ConstructorBinding
         public Backend {
             headers = headers == null ? Map.of() : Map.copyOf(headers);
             tls = tls == null ? new Tls(null, null, null) : tls;
             auth = auth == null ? new Auth(null, null, null) : auth;
             callTimeout = callTimeout == null ? Duration.ofSeconds(30) : callTimeout;
+            resilience = resilience == null ? Resilience.defaults() : resilience;
+        }
+
+        /** A backend with the default resilience settings. */
+        public Backend(String name, BackendType type, URI target, URI url, String instanceName,
+                Map<String, String> headers, Tls tls, Auth auth, Duration callTimeout, int maxConcurrentCalls) {
+            this(name, type, target, url, instanceName, headers, tls, auth, callTimeout, maxConcurrentCalls, null);
         }
 
         public static Backend embedded(String name) {
             return new Backend(name, BackendType.EMBEDDED, null, null, null, Map.of(), null, null, null, 16);
+        }
+    }
+
+    /**
+     * How Vouch protects itself and a remote backend from each other
+     * ({@code vouch.backends[i].resilience.*}). Applied in resilience4j's order
+     * Retry(CircuitBreaker(TimeLimiter(Bulkhead(call)))): every attempt takes a bulkhead permit and is
+     * timed; the circuit breaker sees every attempt; the retry sees what the circuit breaker lets through.
+     *
+     * @param circuitBreaker stops calling a backend that keeps failing or is too slow, and probes it later
+     * @param retry retries of transient failures (UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED, a timed-out
+     *     call, HTTP 429/502/503/504, refused or reset connections), never of NOT_FOUND or a bad request
+     * @param bulkhead calls in flight to the backend from the whole process
+     * @param timeLimiter the time one call (attempt) may take
+     */
+    public record Resilience(
+            @Valid @DefaultValue CircuitBreakerSettings circuitBreaker,
+            @Valid @DefaultValue RetrySettings retry,
+            @Valid @DefaultValue BulkheadSettings bulkhead,
+            @Valid @DefaultValue TimeLimiterSettings timeLimiter) {
+
+        public Resilience {
+            Resilience defaults = circuitBreaker == null || retry == null || bulkhead == null || timeLimiter == null
+                    ? defaults() : null;
+            circuitBreaker = circuitBreaker == null ? defaults.circuitBreaker() : circuitBreaker;
+            retry = retry == null ? defaults.retry() : retry;
+            bulkhead = bulkhead == null ? defaults.bulkhead() : bulkhead;
+            timeLimiter = timeLimiter == null ? defaults.timeLimiter() : timeLimiter;
+        }
+
+        /** The same values as the {@code @DefaultValue}s, for backends built in code. */
+        public static Resilience defaults() {
+            return new Resilience(
+                    new CircuitBreakerSettings(50, Duration.ofSeconds(5), 80, 20, 10, Duration.ofSeconds(10), 3),
+                    new RetrySettings(3, Duration.ofMillis(50), 2, 0.5, Duration.ofSeconds(2)),
+                    new BulkheadSettings(64),
+                    new TimeLimiterSettings(null));
+        }
+    }
+
+    /**
+     * A count-based sliding window over the last calls: the circuit opens when enough of them failed
+     * (a {@code BackendException} or a time-out; absence and malformed data are answers, not failures)
+     * or were slow. While open, calls fail at once with "circuit open" and the backend is not
+     * called; after the wait, a few probe calls decide between closing and opening again.
+     *
+     * @param failureRateThreshold percentage of failed calls in the window that opens the circuit
+     * @param slowCallDurationThreshold a call slower than this counts as slow, even if it succeeds
+     * @param slowCallRateThreshold percentage of slow calls in the window that opens the circuit
+     * @param slidingWindowSize how many of the latest calls the rates are computed over
+     * @param minimumNumberOfCalls calls needed before the rates are judged at all
+     * @param waitDurationInOpenState how long the circuit stays open before probing
+     * @param permittedCallsInHalfOpenState probe calls let through after the wait; more calls meanwhile are refused
+     */
+    public record CircuitBreakerSettings(
+            @DecimalMin("1") @DecimalMax("100") @DefaultValue("50") float failureRateThreshold,
+            @NotNull @DefaultValue("5s") Duration slowCallDurationThreshold,
+            @DecimalMin("1") @DecimalMax("100") @DefaultValue("80") float slowCallRateThreshold,
+            @Min(1) @DefaultValue("20") int slidingWindowSize,
+            @Min(1) @DefaultValue("10") int minimumNumberOfCalls,
+            @NotNull @DefaultValue("10s") Duration waitDurationInOpenState,
+            @Min(1) @DefaultValue("3") int permittedCallsInHalfOpenState) {
+    }
+
+    /**
+     * Exponential backoff with jitter: the wait before retry n is {@code initialBackoff *
+     * multiplier^(n-1)}, moved randomly by up to {@code randomizationFactor} either way, at most
+     * {@code maxBackoff}. A retry whose wait could pass the request's deadline is not made.
+     *
+     * @param maxAttempts calls in all, the first included; 1 turns retries off
+     * @param initialBackoff the wait before the first retry
+     * @param multiplier growth of the wait from one retry to the next
+     * @param randomizationFactor jitter, so that many clients retrying at once spread out; below 1
+     * @param maxBackoff the longest wait between two attempts
+     */
+    public record RetrySettings(
+            @Min(1) @DefaultValue("3") int maxAttempts,
+            @NotNull @DefaultValue("50ms") Duration initialBackoff,
+            @DecimalMin("1.0") @DefaultValue("2") double multiplier,
+            @DecimalMin("0.0") @DecimalMax(value = "1.0", inclusive = false) @DefaultValue("0.5") double randomizationFactor,
+            @NotNull @DefaultValue("2s") Duration maxBackoff) {
+    }
+
+    /**
+     * A bound on calls in flight to one backend from the whole process; past it a call fails at once
+     * with "bulkhead full". There is no waiting for a free slot: resilience4j's bulkhead would wait by
+     * blocking the calling thread, which here is an event loop.
+     *
+     * @param maxConcurrentCalls calls (attempts, streams) in flight at once
+     */
+    public record BulkheadSettings(@Min(1) @DefaultValue("64") int maxConcurrentCalls) {
+    }
+
+    /**
+     * @param timeout the longest one call may take (for a stream: the longest wait for its next
+     *     element); unset, the backend's {@code call-timeout} plus 5s, so that the call's own
+     *     deadline, with its precise status, normally fires first and this is only a backstop
+     */
+    public record TimeLimiterSettings(Duration timeout) {
+
+        /** The effective timeout of a backend whose calls have {@code callTimeout}. */
+        public Duration timeoutFor(Duration callTimeout) {
+            return timeout != null ? timeout : callTimeout.plusSeconds(5);
         }
     }
 

@@ -37,5 +37,13 @@ public class VouchBlockHoundIntegration implements BlockHoundIntegration {
         // Jackson builds each deserializer once, under a lock; concurrent first requests wait on
         // it for the moment that takes (in memory, once per type), as overload tests show
         builder.allowBlockingCallsInside("tools.jackson.databind.deser.DeserializerCache", "_createAndCacheValueDeserializer");
+
+        // resilience4j guards its circuit breaker's sliding window, and the open-to-half-open step,
+        // with a ReentrantLock held for a few field updates; under concurrent calls a thread may
+        // park for that moment. Short in-memory locks, not I/O
+        builder.allowBlockingCallsInside("io.github.resilience4j.core.metrics.FixedSizeSlidingWindowMetrics", "record");
+        builder.allowBlockingCallsInside("io.github.resilience4j.core.metrics.FixedSizeSlidingWindowMetrics", "getSnapshot");
+        builder.allowBlockingCallsInside("io.github.resilience4j.circuitbreaker.internal.CircuitBreakerStateMachine$OpenState",
+                "toHalfOpenState");
     }
 }

@@ -11,6 +11,7 @@ import dev.vouch.backend.Scope;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import dev.vouch.digest.DigestSet;
+import java.io.IOException;
 import java.net.URI;
 import java.nio.ByteBuffer;
 import java.time.Duration;
@@ -159,7 +160,13 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
         HttpStatusCode status = response.statusCode();
         return response.releaseBody().then(Mono.error(new BackendException(name,
                 method + " " + baseUrl + "/" + path + " answered HTTP " + status.value()
-                        + (status.value() == 401 || status.value() == 403 ? " (check the backend's auth and headers)" : ""))));
+                        + (status.value() == 401 || status.value() == 403 ? " (check the backend's auth and headers)" : ""),
+                isRetryable(status.value()))));
+    }
+
+    /** Too many requests, or a gateway whose upstream is down or slow: worth another try. 400, 401, 403, 500 are not. */
+    static boolean isRetryable(int status) {
+        return status == 429 || status == 502 || status == 503 || status == 504;
     }
 
     private ActionResult parse(Digest action, byte[] bytes) {
@@ -197,6 +204,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
             return e;
         }
         String why;
+        boolean retryable = isTimeout(e) || isConnectionFailure(e);
         if (isTimeout(e)) {
             why = "no answer within " + timeout;
         } else if (e instanceof DataBufferLimitException) {
@@ -204,13 +212,23 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
         } else {
             why = describe(e);
         }
-        return new BackendException(name, call + " at " + baseUrl + " failed: " + why, e);
+        return new BackendException(name, call + " at " + baseUrl + " failed: " + why, e, retryable);
     }
 
     /** Reactor's own deadline, or Reactor Netty's response timeout (wrapped by WebClient). */
     private static boolean isTimeout(Throwable e) {
         for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
             if (t instanceof TimeoutException || t instanceof io.netty.handler.timeout.TimeoutException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Refused, reset or closed early: the socket failed, not the request; over-size answers are not I/O errors. */
+    private static boolean isConnectionFailure(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof IOException || t instanceof reactor.netty.channel.AbortedException) {
                 return true;
             }
         }

@@ -3,7 +3,9 @@ package dev.vouch.backend.reapi;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.BlobNotFoundException;
 import io.grpc.Status;
+import java.util.EnumSet;
 import java.util.Locale;
+import java.util.Set;
 import javax.net.ssl.SSLException;
 
 /**
@@ -12,6 +14,14 @@ import javax.net.ssl.SSLException;
  * "TLS", since that is what an operator must fix and gRPC reports it as a bare UNAVAILABLE.
  */
 final class CallFailures {
+    /**
+     * Statuses that say "not now" rather than "no": the server is unreachable or restarting, over
+     * its quota, a transaction raced, or this one call ran out of time. INVALID_ARGUMENT,
+     * PERMISSION_DENIED, UNAUTHENTICATED, FAILED_PRECONDITION, INTERNAL and the rest would fail again.
+     */
+    private static final Set<Status.Code> RETRYABLE = EnumSet.of(Status.Code.UNAVAILABLE,
+            Status.Code.RESOURCE_EXHAUSTED, Status.Code.ABORTED, Status.Code.DEADLINE_EXCEEDED);
+
     private final String backend;
     private final String target;
 
@@ -32,8 +42,9 @@ final class CallFailures {
         Status status = Status.fromThrowable(error);
         String prefix = "backend " + backend + ": " + operation + " failed: ";
         if (isTls(error, status)) {
+            // gRPC calls it UNAVAILABLE, but a handshake that failed once fails the same way again
             return new BackendException(backend, prefix + "TLS handshake with " + target + " failed: "
-                    + describe(rootCause(error)), error);
+                    + describe(rootCause(error)), error, false);
         }
         StringBuilder message = new StringBuilder(prefix).append(status.getCode());
         if (status.getDescription() != null) {
@@ -44,7 +55,7 @@ final class CallFailures {
             // "io exception" alone does not tell refused from reset or unresolvable
             message.append(" (").append(describe(rootCause(cause))).append(')');
         }
-        return new BackendException(backend, message.toString(), error);
+        return new BackendException(backend, message.toString(), error, RETRYABLE.contains(status.getCode()));
     }
 
     private static boolean isTls(Throwable error, Status status) {

@@ -62,6 +62,7 @@ final class ReapiTestServer implements AutoCloseable {
     private final Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
     private final Map<String, Status> failures = new ConcurrentHashMap<>();
     private final java.util.Set<String> hanging = ConcurrentHashMap.newKeySet();
+    private final Map<String, java.util.Queue<Status>> nextFailures = new ConcurrentHashMap<>();
     private final Server server;
 
     private ReapiTestServer(int port, long maxBatch, boolean onePagePerCall, ServerCredentials credentials) {
@@ -189,6 +190,14 @@ final class ReapiTestServer implements AutoCloseable {
         failures.put(method == null ? "*" : method, status);
     }
 
+    /** The next {@code times} calls of {@code method} end with {@code status}; later ones are served. */
+    void failNext(String method, Status status, int times) {
+        java.util.Queue<Status> queue = nextFailures.computeIfAbsent(method, m -> new java.util.concurrent.ConcurrentLinkedQueue<>());
+        for (int i = 0; i < times; i++) {
+            queue.add(status);
+        }
+    }
+
     /** Every later call of {@code method} is accepted and never answered. */
     void hang(String method) {
         hanging.add(method);
@@ -210,7 +219,11 @@ final class ReapiTestServer implements AutoCloseable {
                 return new ServerCall.Listener<>() {
                 };
             }
-            Status failure = failures.getOrDefault(method, failures.get("*"));
+            java.util.Queue<Status> scripted = nextFailures.get(method);
+            Status failure = scripted == null ? null : scripted.poll();
+            if (failure == null) {
+                failure = failures.getOrDefault(method, failures.get("*"));
+            }
             if (failure != null) {
                 call.close(failure, new Metadata());
                 return new ServerCall.Listener<>() {

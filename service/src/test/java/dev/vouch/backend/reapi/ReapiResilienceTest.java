@@ -1,0 +1,146 @@
+package dev.vouch.backend.reapi;
+
+import static dev.vouch.backend.reapi.ReapiTestServer.TIMEOUT;
+import static dev.vouch.backend.reapi.ReapiTestServer.config;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import build.bazel.remote.execution.v2.ActionResult;
+import build.bazel.remote.execution.v2.OutputFile;
+import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.Scope;
+import dev.vouch.backend.resilience.ResilienceRegistries;
+import dev.vouch.backend.resilience.ResilientBackend;
+import dev.vouch.config.VouchProperties;
+import dev.vouch.digest.Digest;
+import dev.vouch.validation.ActionVerdict;
+import dev.vouch.validation.BlobKind;
+import dev.vouch.validation.BlobProblem;
+import dev.vouch.validation.CompletenessValidator;
+import dev.vouch.validation.Mode;
+import dev.vouch.validation.ValidationMetrics;
+import dev.vouch.validation.ValidationRequest;
+import dev.vouch.validation.Verdict;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.grpc.Status;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** The resilience layer around a real {@link ReapiBackend}, against a REAPI server on loopback. */
+class ReapiResilienceTest {
+    private static final VouchProperties.Limits LIMITS =
+            new VouchProperties.Limits(1000, 4194304, 1_000_000, 268435456L, 10000, 32, 8);
+    /** A window of {@code window} calls, 3 attempts per call, backoff of a few milliseconds. */
+    private static VouchProperties.Resilience resilience(int window) {
+        return new VouchProperties.Resilience(
+                new VouchProperties.CircuitBreakerSettings(50, Duration.ofSeconds(5), 80, window, window,
+                        Duration.ofSeconds(30), 3),
+                new VouchProperties.RetrySettings(3, Duration.ofMillis(10), 2, 0.5, Duration.ofMillis(100)),
+                new VouchProperties.BulkheadSettings(64),
+                new VouchProperties.TimeLimiterSettings(null));
+    }
+
+    private final List<AutoCloseable> open = new ArrayList<>();
+
+    @AfterEach
+    void closeAll() throws Exception {
+        for (AutoCloseable c : open) {
+            c.close();
+        }
+    }
+
+    private ReapiTestServer server() {
+        ReapiTestServer server = ReapiTestServer.start(64 * 1024);
+        open.add(server);
+        return server;
+    }
+
+    private ResilientBackend resilient(String target, int window) {
+        ResilientBackend backend = new ResilientBackend(new ReapiBackend(config(target)), resilience(window),
+                Duration.ofSeconds(10), ResilienceRegistries.create());
+        open.add(0, backend);
+        return backend;
+    }
+
+    private static ActionVerdict validate(CacheBackend backend, Digest action) {
+        CompletenessValidator validator = new CompletenessValidator(instance -> backend, LIMITS,
+                new ValidationMetrics(new SimpleMeterRegistry()));
+        return validator.validate(new ValidationRequest(Scope.of(""), Mode.EXISTENCE, List.of(action), false))
+                .single().block(TIMEOUT);
+    }
+
+    private static OutputFile file(String path, Digest digest) {
+        return OutputFile.newBuilder().setPath(path).setDigest(digest.toProto()).build();
+    }
+
+    @Test
+    void unavailableFromTheServerIsRetried() {
+        ReapiTestServer server = server();
+        Digest a = server.put("a.o".getBytes(StandardCharsets.UTF_8));
+        Digest b = server.put("b.o".getBytes(StandardCharsets.UTF_8));
+        Digest action = server.putAction("compile", ActionResult.newBuilder()
+                .addOutputFiles(file("out/a.o", a)).addOutputFiles(file("out/b.o", b)).build());
+        server.store.evictBlob(b);
+        server.failNext("GetActionResult", Status.UNAVAILABLE.withDescription("restarting"), 2);
+        server.failNext("FindMissingBlobs", Status.RESOURCE_EXHAUSTED, 1);
+        ResilientBackend backend = resilient(server.target(), 20);
+
+        ActionVerdict verdict = validate(backend, action);
+
+        assertThat(verdict.verdict()).as(verdict.toString()).isEqualTo(Verdict.PARTIAL);
+        assertThat(verdict.missing()).containsExactly(new BlobProblem(b, BlobKind.OUTPUT_FILE, List.of("out/b.o")));
+        assertThat(server.calls("GetActionResult")).isEqualTo(3);
+        assertThat(server.calls("FindMissingBlobs")).isEqualTo(2);
+    }
+
+    @Test
+    void invalidArgumentFromTheServerIsNotRetried() {
+        ReapiTestServer server = server();
+        server.fail("GetActionResult", Status.INVALID_ARGUMENT.withDescription("no such digest function"));
+        ResilientBackend backend = resilient(server.target(), 20);
+
+        ActionVerdict verdict = validate(backend, server.putAction("compile", ActionResult.getDefaultInstance()));
+
+        assertThat(verdict.verdict()).isEqualTo(Verdict.UNKNOWN);
+        assertThat(verdict.reason()).contains("INVALID_ARGUMENT: no such digest function");
+        assertThat(server.calls("GetActionResult")).isEqualTo(1);
+    }
+
+    @Test
+    void actionCacheMissIsNeitherRetriedNorAFailure() {
+        ReapiTestServer server = server();
+        ResilientBackend backend = resilient(server.target(), 20);
+        Digest neverBuilt = server.put("unrelated".getBytes(StandardCharsets.UTF_8));
+
+        for (int i = 0; i < 5; i++) {
+            assertThat(validate(backend, neverBuilt).verdict()).isEqualTo(Verdict.MISS);
+        }
+
+        assertThat(server.calls("GetActionResult")).isEqualTo(5);
+        assertThat(backend.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.CLOSED);
+        assertThat(backend.circuitBreaker().getMetrics().getNumberOfFailedCalls()).isZero();
+    }
+
+    @Test
+    void serverThatIsDownOpensTheCircuit() throws IOException {
+        ResilientBackend backend = resilient("grpc://127.0.0.1:" + ReapiTestServer.closedPort(), 4);
+        Digest action = new Digest("0".repeat(64), 1);
+
+        // each validation's capabilities call is refused 3 times; the window judges after 4 calls
+        ActionVerdict first = validate(backend, action);
+        ActionVerdict second = validate(backend, action);
+
+        assertThat(first.verdict()).isEqualTo(Verdict.UNKNOWN);
+        assertThat(first.reason()).contains("UNAVAILABLE");
+        assertThat(backend.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.OPEN);
+        assertThat(second.verdict()).isEqualTo(Verdict.UNKNOWN);
+        ActionVerdict third = validate(backend, action);
+        assertThat(third.verdict()).isEqualTo(Verdict.UNKNOWN);
+        assertThat(third.reason()).contains("circuit open");
+    }
+}
