@@ -60,7 +60,10 @@ final class ClosureWalker {
 
     /** A walker that trusts what the backend returns (mode EXISTENCE). */
     ClosureWalker(CacheBackend backend, Scope scope, VouchProperties.Limits limits) {
-        this(backend, scope, limits, d -> backend.readTree(scope, d), d -> backend.readDirectory(scope, d), true);
+        // a Tree blob is read whole anyway, so hashing it is cheap: a damaged Tree must not vouch for its files
+        this(backend, scope, limits,
+                d -> backend.readSmallBlob(scope, d).map(bytes -> parse(d, verified(scope, d, bytes), Tree::parseFrom)),
+                d -> backend.readDirectory(scope, d), true);
     }
 
     /** A walker that reads Tree and Directory blobs through {@code fetcher}, so every one is hash-verified. */
@@ -365,6 +368,14 @@ final class ClosureWalker {
     }
 
     private record Located<T>(String path, T value) {
+    }
+
+    private static byte[] verified(Scope scope, Digest digest, byte[] bytes) {
+        Digest actual = scope.digestFunction().digestOf(bytes);
+        if (!actual.equals(digest)) {
+            throw new CorruptBlobException(digest, "its bytes hash to " + actual);
+        }
+        return bytes;
     }
 
     private static <T> T parse(Digest digest, byte[] bytes, CacheBackend.Parser<T> parser) {

@@ -262,7 +262,8 @@ public class CompletenessValidator implements CacheValidator {
             }
             Set<Digest> present = walker.confirmedPresent();
             Set<Digest> absent = walker.confirmedAbsent();
-            known.removeIf(d -> d.isEmptyBlob() || present.contains(d) || absent.contains(d));
+            Set<Digest> corruptTrees = walker.confirmedCorrupt();
+            known.removeIf(d -> d.isEmptyBlob() || present.contains(d) || absent.contains(d) || corruptTrees.contains(d));
             List<DigestSet> parts = known.isEmpty()
                     ? List.of()
                     : DigestSet.of(known).partition(limits.findMissingBatchSize());
@@ -281,7 +282,8 @@ public class CompletenessValidator implements CacheValidator {
                             }
                         }
                         metrics.blobsMissing(backendName, missing.size());
-                        return Flux.fromIterable(walked).map(outcome -> judge(outcome, missing, Set.of(), undecided));
+                        // Tree blobs are hash-checked when read, in EXISTENCE too
+                        return Flux.fromIterable(walked).map(outcome -> judge(outcome, missing, corruptTrees, undecided));
                     });
         }
 

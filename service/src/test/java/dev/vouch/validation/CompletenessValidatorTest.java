@@ -147,6 +147,27 @@ class CompletenessValidatorTest {
     }
 
     @Test
+    void damagedTreeBlobIsCorruptEvenInExistenceMode() {
+        Digest inside = backend.absentBlob("inside");
+        Digest treeDigest = backend.putMessage(Tree.newBuilder()
+                .setRoot(Directory.newBuilder().addFiles(fileNode("inside", inside))).build());
+        backend.corruptOneByte(treeDigest);
+        Digest file = backend.putBlob("file");
+        Digest action = backend.putAction("damaged tree", ActionResult.newBuilder()
+                .addOutputFiles(file("out/file", file))
+                .addOutputDirectories(treeOutput("out/dir", treeDigest)).build());
+
+        ActionVerdict verdict = validateOne(action);
+
+        // a Tree whose bytes do not match its digest cannot vouch for the files it names
+        assertThat(verdict.verdict()).isEqualTo(Verdict.PARTIAL);
+        assertThat(verdict.corrupt()).containsExactly(
+                new BlobProblem(treeDigest, BlobKind.OUTPUT_DIRECTORY_TREE, List.of("out/dir")));
+        assertThat(verdict.missing()).isEmpty();
+        assertThat(backend.allQueried()).containsExactly(file);
+    }
+
+    @Test
     void missingDirectoryUnderRootDirectory() {
         Digest file = backend.putBlob("x");
         Digest subGone = backend.absentMessage(Directory.newBuilder().addFiles(fileNode("y", file)).build());
