@@ -17,8 +17,10 @@ import java.util.Set;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.boot.context.properties.bind.Binder;
 import org.springframework.boot.context.properties.bind.ConstructorBinding;
 import org.springframework.boot.context.properties.bind.DefaultValue;
+import org.springframework.boot.context.properties.source.MapConfigurationPropertySource;
 import org.springframework.validation.annotation.Validated;
 
 /**
@@ -215,11 +217,7 @@ public record VouchProperties(
 
         /** The same values as the {@code @DefaultValue}s, for backends built in code. */
         public static Resilience defaults() {
-            return new Resilience(
-                    new CircuitBreakerSettings(50, Duration.ofSeconds(5), 80, 20, 10, Duration.ofSeconds(10), 3),
-                    new RetrySettings(3, Duration.ofMillis(50), 2, 0.5, Duration.ofSeconds(2)),
-                    new BulkheadSettings(64),
-                    new TimeLimiterSettings(null));
+            return defaultsOf(Resilience.class);
         }
     }
 
@@ -382,7 +380,7 @@ public record VouchProperties(
 
         /** Every limit at its default, as with no configuration. */
         public static Limits defaults() {
-            return new Limits(1000, 4194304, 1_000_000, 268435456L, 10000, 32, 8);
+            return defaultsOf(Limits.class);
         }
 
         private static Duration positive(Duration value, Duration fallback, String key) {
@@ -403,5 +401,10 @@ public record VouchProperties(
     public record Io(
             @Min(1) @DefaultValue("16") int threads,
             @Min(1) @DefaultValue("100000") int queuedTasks) {
+    }
+
+    /** A nested settings record as bound from no configuration: the {@code @DefaultValue}s are the one source. */
+    private static <T> T defaultsOf(Class<T> type) {
+        return new Binder(new MapConfigurationPropertySource()).bindOrCreate("defaults", type);
     }
 }

@@ -61,7 +61,7 @@ class FaultProxyTest {
     private static final Duration CALL_TIMEOUT = Duration.ofSeconds(1);
     private static final Path DATA = createTempDirectory().resolve("data");
     private static final VouchProperties.Limits LIMITS =
-            new VouchProperties.Limits(1000, 4194304, 1_000_000, 268435456L, 10000, 32, 8);
+            VouchProperties.Limits.defaults();
 
     enum Transport { GRPC, HTTP }
 

@@ -194,7 +194,7 @@ class FaultyBackendTest {
         VirtualTimeScheduler time = VirtualTimeScheduler.create();
         FaultyBackend backend = faulty(FaultPlan.always(Operation.FIND_MISSING, Fault.HANG), time);
         CompletenessValidator validator = new CompletenessValidator(instance -> backend,
-                new VouchProperties.Limits(1000, 4194304, 1_000_000, 268435456L, 10000, 32, 8),
+                VouchProperties.Limits.defaults(),
                 new ValidationMetrics(new SimpleMeterRegistry()));
 
         StepVerifier.withVirtualTime(() -> validator.validate(new ValidationRequest(SCOPE, Mode.EXISTENCE,

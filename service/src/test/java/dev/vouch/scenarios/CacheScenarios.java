@@ -51,7 +51,7 @@ import org.junit.jupiter.api.Test;
 abstract class CacheScenarios {
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
     private static final VouchProperties.Limits LIMITS =
-            new VouchProperties.Limits(1000, 4194304, 1_000_000, 268435456L, 10000, 32, 8);
+            VouchProperties.Limits.defaults();
 
     /** host:port of the cache's REAPI gRPC endpoint. */
     protected abstract String grpcAuthority();

@@ -32,7 +32,7 @@ import reactor.test.StepVerifier;
 class CompletenessValidatorTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
     private static final VouchProperties.Limits DEFAULT_LIMITS =
-            new VouchProperties.Limits(1000, 4194304, 1_000_000, 268435456L, 10000, 32, 8);
+            VouchProperties.Limits.defaults();
 
     private final FakeCacheBackend backend = new FakeCacheBackend();
 

@@ -30,7 +30,7 @@ import reactor.core.scheduler.Schedulers;
 /** Mode FETCH of the engine: every blob read back and hashed as it streams. */
 class FetchModeTest {
     private static final VouchProperties.Limits LIMITS =
-            new VouchProperties.Limits(1000, 4194304, 1_000_000, 268435456L, 10000, 32, 8);
+            VouchProperties.Limits.defaults();
 
     private final FakeCacheBackend backend = new FakeCacheBackend();
     private final SimpleMeterRegistry registry = new SimpleMeterRegistry();

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 
 class ValidationMetricsTest {
     private static final VouchProperties.Limits LIMITS =
-            new VouchProperties.Limits(1000, 4194304, 1_000_000, 268435456L, 10000, 32, 8);
+            VouchProperties.Limits.defaults();
 
     private final FakeCacheBackend backend = new FakeCacheBackend();
 

@@ -214,7 +214,7 @@ class BazelHttpBackendFailuresTest {
 
     private ActionVerdict validate() {
         CompletenessValidator validator = new CompletenessValidator(instance -> backend,
-                new VouchProperties.Limits(1000, 4194304, 1_000_000, 268435456L, 10000, 32, 8),
+                VouchProperties.Limits.defaults(),
                 new ValidationMetrics(new SimpleMeterRegistry()));
         return validator.validate(new ValidationRequest(SCOPE, Mode.EXISTENCE, List.of(ACTION), false))
                 .single().block(TIMEOUT);

@@ -34,7 +34,7 @@ import org.junit.jupiter.api.Test;
 /** The resilience layer around a real {@link ReapiBackend}, against a REAPI server on loopback. */
 class ReapiResilienceTest {
     private static final VouchProperties.Limits LIMITS =
-            new VouchProperties.Limits(1000, 4194304, 1_000_000, 268435456L, 10000, 32, 8);
+            VouchProperties.Limits.defaults();
     /** A window of {@code window} calls, 3 attempts per call, backoff of a few milliseconds. */
     private static VouchProperties.Resilience resilience(int window) {
         return new VouchProperties.Resilience(

@@ -47,7 +47,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** {@code grpcs://} targets: trust from {@code tls.ca-file}, and a verdict that says TLS when trust fails. */
 class ReapiTlsTest {
     private static final VouchProperties.Limits LIMITS =
-            new VouchProperties.Limits(1000, 4194304, 1_000_000, 268435456L, 10000, 32, 8);
+            VouchProperties.Limits.defaults();
 
     @TempDir
     Path dir;

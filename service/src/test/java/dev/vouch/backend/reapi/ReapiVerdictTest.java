@@ -39,7 +39,7 @@ import org.junit.jupiter.api.Test;
 class ReapiVerdictTest {
     private static final long MAX_BATCH = 64 * 1024;
     private static final VouchProperties.Limits LIMITS =
-            new VouchProperties.Limits(1000, 4194304, 1_000_000, 268435456L, 10000, 32, 8);
+            VouchProperties.Limits.defaults();
 
     private final List<AutoCloseable> open = new ArrayList<>();
 

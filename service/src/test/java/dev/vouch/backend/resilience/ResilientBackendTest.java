@@ -47,7 +47,7 @@ class ResilientBackendTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
     private static final Scope SCOPE = Scope.of("");
     private static final VouchProperties.Limits LIMITS =
-            new VouchProperties.Limits(1000, 4194304, 1_000_000, 268435456L, 10000, 32, 8);
+            VouchProperties.Limits.defaults();
 
     private final ScriptedBackend fake = new ScriptedBackend("remote");
     private final ResilienceRegistries registries = ResilienceRegistries.create();
