@@ -3,7 +3,6 @@ package dev.vouch.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import build.bazel.remote.execution.v2.ActionResult;
-import build.bazel.remote.execution.v2.Directory;
 import build.bazel.remote.execution.v2.FileNode;
 import build.bazel.remote.execution.v2.OutputDirectory;
 import build.bazel.remote.execution.v2.OutputFile;
@@ -14,14 +13,10 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -37,7 +32,6 @@ import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 import org.springframework.test.web.reactive.server.WebTestClient;
 import tools.jackson.databind.JsonNode;
-import tools.jackson.databind.json.JsonMapper;
 
 /**
  * A real Bazel (Debian's bazel-bootstrap 4.2.3) fills Vouch's embedded cache over REAPI gRPC, is
@@ -49,11 +43,9 @@ import tools.jackson.databind.json.JsonMapper;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class BazelEndToEndTest {
-    private static final Pattern PROCESSES = Pattern.compile("INFO: (\\d+) processes?: (.*)\\.");
-    private static final JsonMapper JSON = JsonMapper.builder().build();
 
     /** Static, not a JUnit TempDir: Spring reads the data directory before JUnit would inject one. */
-    private static final Path ROOT = createTempDirectory();
+    private static final Path ROOT = E2eFiles.createTempDirectory("vouch-e2e-");
 
     @DynamicPropertySource
     static void dataDir(DynamicPropertyRegistry registry) {
@@ -76,22 +68,22 @@ class BazelEndToEndTest {
         Bazel.ensureInstalled();
         data = ROOT.resolve("data");
         Path workspace = ROOT.resolve("workspace");
-        copyTree(Path.of("..", "e2e", "workspace").toAbsolutePath().normalize(), workspace);
+        E2eFiles.copyWorkspace(workspace);
         bazel = new Bazel(workspace, ROOT.resolve("bazel-root"));
 
         Path grpcLog = ROOT.resolve("grpc.log");
         String[] flags = {"--remote_cache=grpc://127.0.0.1:" + grpcServer.port(), "--incompatible_strict_action_env",
             "--spawn_strategy=local", "--color=no", "--curses=no", "--remote_timeout=60"};
-        String first = bazel.run("build", concat(flags, "--experimental_remote_grpc_log=" + grpcLog, "//..."));
-        int executed = processes(first, "local");
+        String first = bazel.run("build", E2eVerdicts.concat(flags, "--experimental_remote_grpc_log=" + grpcLog, "//..."));
+        int executed = E2eFiles.processes(first, "local");
         assertThat(executed).as("actions Bazel ran in the first build:\n%s", first).isEqualTo(5);
 
         bazel.run("clean");
-        String second = bazel.run("build", concat(flags, "//..."));
-        assertThat(processes(second, "remote cache hit"))
+        String second = bazel.run("build", E2eVerdicts.concat(flags, "//..."));
+        assertThat(E2eFiles.processes(second, "remote cache hit"))
                 .as("after bazel clean every cacheable action is a remote cache hit:\n%s", second)
                 .isEqualTo(executed);
-        assertThat(processes(second, "local")).as("nothing runs locally the second time").isZero();
+        assertThat(E2eFiles.processes(second, "local")).as("nothing runs locally the second time").isZero();
 
         actions = List.copyOf(BazelGrpcLog.actionDigests(grpcLog));
         for (Digest action : actions) {
@@ -105,7 +97,7 @@ class BazelEndToEndTest {
         if (bazel != null) {
             bazel.run("clean", "--expunge");
         }
-        deleteTree(ROOT);
+        E2eFiles.deleteTree(ROOT);
     }
 
     @Test
@@ -133,17 +125,17 @@ class BazelEndToEndTest {
         Digest treeAction = actions.stream().filter(a -> results.get(a).getOutputDirectoriesCount() > 0).findFirst().orElseThrow();
         OutputDirectory dir = results.get(treeAction).getOutputDirectories(0);
         Tree tree = Tree.parseFrom(Files.readAllBytes(casFile(dir.getTreeDigest().getHash())));
-        FileNode leaf = leafFile(tree);
+        FileNode leaf = E2eVerdicts.leafFile(tree);
 
         Files.delete(casFile(greeting.getDigest().getHash()));
         Files.delete(casFile(stdout.hash()));
         Files.delete(casFile(leaf.getDigest().getHash()));
 
         JsonNode body = validate(actions);
-        Map<Digest, JsonNode> byAction = byAction(body);
-        assertMissing(byAction.get(fileAction), Digest.fromProto(greeting.getDigest()), "OUTPUT_FILE", greeting.getPath());
-        assertMissing(byAction.get(stdoutAction), stdout, "STDOUT", "stdout");
-        assertMissing(byAction.get(treeAction), Digest.fromProto(leaf.getDigest()), "OUTPUT_DIRECTORY_FILE",
+        Map<Digest, JsonNode> byAction = E2eVerdicts.byAction(body);
+        E2eVerdicts.assertSingleMissing(byAction.get(fileAction), Digest.fromProto(greeting.getDigest()), "OUTPUT_FILE", greeting.getPath());
+        E2eVerdicts.assertSingleMissing(byAction.get(stdoutAction), stdout, "STDOUT", "stdout");
+        E2eVerdicts.assertSingleMissing(byAction.get(treeAction), Digest.fromProto(leaf.getDigest()), "OUTPUT_DIRECTORY_FILE",
                 dir.getPath() + "/sub/deeper/leaf.txt");
         Set<Digest> partial = Set.of(fileAction, stdoutAction, treeAction);
         for (Digest action : actions) {
@@ -166,33 +158,12 @@ class BazelEndToEndTest {
         assertThat(result.at("/action/hash").asString()).isEqualTo(action.hash());
     }
 
-    private void assertMissing(JsonNode result, Digest digest, String kind, String path) {
-        assertThat(result.get("verdict").asString()).as(result.toString()).isEqualTo("PARTIAL");
-        JsonNode missing = result.get("missing");
-        assertThat(missing).as(result.toString()).hasSize(1);
-        assertThat(missing.get(0).get("hash").asString()).isEqualTo(digest.hash());
-        assertThat(missing.get(0).get("sizeBytes").asLong()).isEqualTo(digest.sizeBytes());
-        assertThat(missing.get(0).get("kind").asString()).isEqualTo(kind);
-        assertThat(missing.get(0).get("paths")).extracting(JsonNode::asString).containsExactly(path);
-    }
-
     private Digest actionWithOutputFile(String name) {
-        return actions.stream().filter(a -> results.get(a).getOutputFilesList().stream()
-                .anyMatch(f -> f.getPath().endsWith("/" + name))).findFirst().orElseThrow();
+        return E2eVerdicts.actionWithOutputFile(actions, results, name);
     }
 
     private static OutputFile outputFile(ActionResult result, String name) {
         return result.getOutputFilesList().stream().filter(f -> f.getPath().endsWith("/" + name)).findFirst().orElseThrow();
-    }
-
-    /** sub/deeper/leaf.txt of the tree rule: two levels below the root, so nesting is exercised. */
-    private static FileNode leafFile(Tree tree) {
-        List<FileNode> named = new ArrayList<>();
-        for (Directory d : tree.getChildrenList()) {
-            d.getFilesList().stream().filter(f -> f.getName().equals("leaf.txt")).forEach(named::add);
-        }
-        assertThat(named).hasSize(1);
-        return named.get(0);
     }
 
     private JsonNode validate(List<Digest> digests) {
@@ -201,14 +172,6 @@ class BazelEndToEndTest {
         return client().post().uri("/v1/validate").contentType(MediaType.APPLICATION_JSON)
                 .bodyValue(Map.of("actions", list)).exchange().expectStatus().isOk()
                 .expectBody(JsonNode.class).returnResult().getResponseBody();
-    }
-
-    private static Map<Digest, JsonNode> byAction(JsonNode body) {
-        Map<Digest, JsonNode> map = new HashMap<>();
-        for (JsonNode r : body.get("results")) {
-            map.put(new Digest(r.at("/action/hash").asString(), r.at("/action/sizeBytes").asLong()), r);
-        }
-        return map;
     }
 
     private WebTestClient client() {
@@ -222,58 +185,5 @@ class BazelEndToEndTest {
 
     private Path acFile(String hash) {
         return data.resolve("ac").resolve(hash.substring(0, 2)).resolve(hash);
-    }
-
-    /** Sums "N <strategy>" from Bazel's closing "INFO: M processes: ..." line. */
-    private static int processes(String output, String strategy) {
-        Matcher m = PROCESSES.matcher(output);
-        int count = 0;
-        while (m.find()) {
-            count = 0;
-            for (String part : m.group(2).split(",\\s*")) {
-                if (part.endsWith(" " + strategy)) {
-                    count += Integer.parseInt(part.substring(0, part.indexOf(' ')));
-                }
-            }
-        }
-        return count;
-    }
-
-    private static String[] concat(String[] flags, String... more) {
-        return Stream.concat(Stream.of(flags), Stream.of(more)).toArray(String[]::new);
-    }
-
-    private static Path createTempDirectory() {
-        try {
-            return Files.createTempDirectory("vouch-e2e-");
-        } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
-    }
-
-    private static void deleteTree(Path root) throws IOException {
-        try (Stream<Path> paths = Files.walk(root)) {
-            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                p.toFile().setWritable(true);
-                Files.deleteIfExists(p);
-            }
-        }
-    }
-
-    private static void copyTree(Path from, Path to) throws IOException {
-        try (Stream<Path> paths = Files.walk(from)) {
-            for (Path p : (Iterable<Path>) paths::iterator) {
-                Path rel = from.relativize(p);
-                if (rel.toString().startsWith("bazel-")) {
-                    continue;
-                }
-                Path target = to.resolve(rel.toString());
-                if (Files.isDirectory(p)) {
-                    Files.createDirectories(target);
-                } else {
-                    Files.copy(p, target);
-                }
-            }
-        }
     }
 }

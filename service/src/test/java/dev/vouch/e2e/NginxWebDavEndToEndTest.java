@@ -3,7 +3,6 @@ package dev.vouch.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import build.bazel.remote.execution.v2.ActionResult;
-import build.bazel.remote.execution.v2.Directory;
 import build.bazel.remote.execution.v2.FileNode;
 import build.bazel.remote.execution.v2.OutputDirectory;
 import build.bazel.remote.execution.v2.OutputFile;
@@ -14,7 +13,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -90,14 +88,14 @@ class NginxWebDavEndToEndTest {
             "--remote_timeout=60"};
 
         Path grpcLog = ROOT.resolve("grpc.log");
-        String viaGrpc = bazel.run("build", concat(common, "--remote_cache=grpc://127.0.0.1:" + grpcServer.port(),
+        String viaGrpc = bazel.run("build", E2eVerdicts.concat(common, "--remote_cache=grpc://127.0.0.1:" + grpcServer.port(),
                 "--experimental_remote_grpc_log=" + grpcLog, "//..."));
         int executed = E2eFiles.processes(viaGrpc, "local");
         assertThat(executed).as("actions of the workspace:\n%s", viaGrpc).isEqualTo(5);
         actions = List.copyOf(BazelGrpcLog.actionDigests(grpcLog));
 
         bazel.run("clean");
-        String viaNginx = bazel.run("build", concat(common, "--remote_cache=http://127.0.0.1:" + NGINX_PORT, "//..."));
+        String viaNginx = bazel.run("build", E2eVerdicts.concat(common, "--remote_cache=http://127.0.0.1:" + NGINX_PORT, "//..."));
         assertThat(E2eFiles.processes(viaNginx, "local"))
                 .as("nginx starts empty, so Bazel runs every action and uploads it:\n%s\n%s", viaNginx, nginx.logs())
                 .isEqualTo(executed);
@@ -149,7 +147,7 @@ class NginxWebDavEndToEndTest {
         Digest treeAction = actions.stream().filter(a -> results.get(a).getOutputDirectoriesCount() > 0)
                 .findFirst().orElseThrow();
         OutputDirectory dir = results.get(treeAction).getOutputDirectories(0);
-        FileNode leaf = leafFile(Tree.parseFrom(Files.readAllBytes(casFile(dir.getTreeDigest().getHash()))));
+        FileNode leaf = E2eVerdicts.leafFile(Tree.parseFrom(Files.readAllBytes(casFile(dir.getTreeDigest().getHash()))));
 
         Files.delete(casFile(greeting.getDigest().getHash()));
         Files.delete(casFile(stdout.hash()));
@@ -158,9 +156,9 @@ class NginxWebDavEndToEndTest {
         JsonNode body = validate(actions);
         Map<String, JsonNode> byHash = new HashMap<>();
         body.get("results").forEach(r -> byHash.put(r.at("/action/hash").asString(), r));
-        assertMissing(byHash.get(fileAction.hash()), Digest.fromProto(greeting.getDigest()), "OUTPUT_FILE", greeting.getPath());
-        assertMissing(byHash.get(stdoutAction.hash()), stdout, "STDOUT", "stdout");
-        assertMissing(byHash.get(treeAction.hash()), Digest.fromProto(leaf.getDigest()), "OUTPUT_DIRECTORY_FILE",
+        E2eVerdicts.assertSingleMissing(byHash.get(fileAction.hash()), Digest.fromProto(greeting.getDigest()), "OUTPUT_FILE", greeting.getPath());
+        E2eVerdicts.assertSingleMissing(byHash.get(stdoutAction.hash()), stdout, "STDOUT", "stdout");
+        E2eVerdicts.assertSingleMissing(byHash.get(treeAction.hash()), Digest.fromProto(leaf.getDigest()), "OUTPUT_DIRECTORY_FILE",
                 dir.getPath() + "/sub/deeper/leaf.txt");
         Set<Digest> partial = Set.of(fileAction, stdoutAction, treeAction);
         for (Digest action : actions) {
@@ -184,29 +182,8 @@ class NginxWebDavEndToEndTest {
         assertThat(result.get("backend").asString()).isEqualTo("nginx");
     }
 
-    private void assertMissing(JsonNode result, Digest digest, String kind, String path) {
-        assertThat(result.get("verdict").asString()).as(result.toString()).isEqualTo("PARTIAL");
-        JsonNode missing = result.get("missing");
-        assertThat(missing).as(result.toString()).hasSize(1);
-        assertThat(missing.get(0).get("hash").asString()).isEqualTo(digest.hash());
-        assertThat(missing.get(0).get("sizeBytes").asLong()).isEqualTo(digest.sizeBytes());
-        assertThat(missing.get(0).get("kind").asString()).isEqualTo(kind);
-        assertThat(missing.get(0).get("paths")).extracting(JsonNode::asString).containsExactly(path);
-    }
-
     private Digest actionWithOutputFile(String name) {
-        return actions.stream().filter(a -> results.get(a).getOutputFilesList().stream()
-                .anyMatch(f -> f.getPath().endsWith("/" + name))).findFirst().orElseThrow();
-    }
-
-    /** sub/deeper/leaf.txt of the tree rule: two levels below the root. */
-    private static FileNode leafFile(Tree tree) {
-        List<FileNode> named = new ArrayList<>();
-        for (Directory d : tree.getChildrenList()) {
-            d.getFilesList().stream().filter(f -> f.getName().equals("leaf.txt")).forEach(named::add);
-        }
-        assertThat(named).hasSize(1);
-        return named.get(0);
+        return E2eVerdicts.actionWithOutputFile(actions, results, name);
     }
 
     private JsonNode validate(List<Digest> digests) {
@@ -229,9 +206,5 @@ class NginxWebDavEndToEndTest {
 
     private Path acFile(Digest action) {
         return nginx.cacheDir().resolve("ac").resolve(action.hash());
-    }
-
-    private static String[] concat(String[] flags, String... more) {
-        return Stream.concat(Stream.of(flags), Stream.of(more)).toArray(String[]::new);
     }
 }
