@@ -28,17 +28,26 @@ final class Bazel {
 
     /** Installs Debian's bazel-bootstrap when it is missing and we may (root with apt-get). */
     static void ensureInstalled() throws IOException, InterruptedException {
-        if (Files.isExecutable(BAZEL)) {
+        ensureDebianPackage(BAZEL, "bazel-bootstrap");
+    }
+
+    /**
+     * Makes sure {@code binary} exists, installing Debian's {@code pkg} when we may (root with
+     * apt-get), so the README's one test command works on a fresh machine; otherwise the test fails
+     * saying what to install.
+     */
+    static void ensureDebianPackage(Path binary, String pkg) throws IOException, InterruptedException {
+        if (Files.isExecutable(binary)) {
             return;
         }
         boolean root = "root".equals(System.getProperty("user.name"));
         if (!root || !Files.isExecutable(Path.of("/usr/bin/apt-get"))) {
-            fail("Bazel is missing: install Debian's bazel-bootstrap (apt-get install bazel-bootstrap)");
+            fail(binary + " is missing: install Debian's " + pkg + " (apt-get install " + pkg + ")");
         }
         run(List.of("apt-get", "update", "-q"), Path.of("/"));
-        String out = run(List.of("apt-get", "install", "-y", "-q", "--no-install-recommends", "bazel-bootstrap"), Path.of("/"));
-        if (!Files.isExecutable(BAZEL)) {
-            fail("installing bazel-bootstrap did not give " + BAZEL + ":\n" + out);
+        String out = run(List.of("apt-get", "install", "-y", "-q", "--no-install-recommends", pkg), Path.of("/"));
+        if (!Files.isExecutable(binary)) {
+            fail("installing " + pkg + " did not give " + binary + ":\n" + out);
         }
     }
 

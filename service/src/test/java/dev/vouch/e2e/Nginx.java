@@ -42,11 +42,9 @@ final class Nginx implements AutoCloseable {
         }
     }
 
-    static Nginx start(Path dir, int port) throws IOException {
-        if (!Files.isExecutable(NGINX)) {
-            fail(NGINX + " is missing: install Debian's nginx (apt-get install nginx; its ngx_http_dav_module is built in)."
-                    + " CI's .ci/run installs it.");
-        }
+    static Nginx start(Path dir, int port) throws IOException, InterruptedException {
+        // Debian's nginx has ngx_http_dav_module built in
+        Bazel.ensureDebianPackage(NGINX, "nginx");
         Files.createDirectories(dir.resolve("cache"));
         Files.createDirectories(dir.resolve("logs"));
         Path conf = dir.resolve("nginx.conf");
