@@ -51,26 +51,24 @@ public class ValidationGrpcService extends ReactorValidationServiceGrpc.Validati
     }
 
     /**
-     * Every result in request order, with the count of each verdict. reactor-grpc does not cancel
-     * a unary response when its call is cancelled, so the engine is raced against the call's
-     * cancellation here: a client that gives up stops the backend work.
+     * Every result in request order, with the count of each verdict. A client that cancels (or
+     * whose deadline passes) stops the engine: reactor-grpc cancels the subscription when the call ends.
      */
     @Override
     public Mono<ValidateResponse> validate(Mono<ValidateRequest> request) {
         // read on the gRPC thread that calls in: the gRPC Context does not follow Reactor's thread hops
         Context call = Context.current();
-        Mono<ValidateResponse> response = request.flatMap(message -> {
+        return request.flatMap(message -> {
             Admitted admitted = admit(message, call);
             return validator.validate(admitted.validation())
                     .contextWrite(admitted.deadline()::addTo)
                     .collectList()
                     .map(verdicts -> responseOf(admitted.validation().actions(), verdicts))
                     .doFinally(signal -> admitted.permit().release());
-        });
-        return Mono.firstWithSignal(response, cancellationOf(call)).onErrorMap(this::toStatus);
+        }).onErrorMap(this::toStatus);
     }
 
-    /** One message per action as it is decided; the stream's cancellation (reactor-grpc's) stops the engine. */
+    /** One message per action as it is decided; cancelling the stream stops the engine. */
     @Override
     public Flux<ValidationResult> validateStream(Mono<ValidateRequest> request) {
         Context call = Context.current();
@@ -126,17 +124,6 @@ public class ValidationGrpcService extends ReactorValidationServiceGrpc.Validati
 
     private static boolean inRange(ActionVerdict verdict, int size) {
         return verdict.index() >= 0 && verdict.index() < size;
-    }
-
-    /** Errors with CANCELLED when the call is cancelled (by the client, or at its deadline). */
-    private static <T> Mono<T> cancellationOf(Context call) {
-        return Mono.create(sink -> {
-            Context.CancellationListener listener = cancelled -> sink.error(Status.CANCELLED
-                    .withDescription("the call was cancelled").withCause(cancelled.cancellationCause())
-                    .asRuntimeException());
-            call.addListener(listener, Runnable::run);
-            sink.onDispose(() -> call.removeListener(listener));
-        });
     }
 
     /** RESOURCE_EXHAUSTED with a {@code google.rpc.RetryInfo}, the gRPC form of 429 with Retry-After. */
