@@ -341,7 +341,8 @@ public record VouchProperties(
      * @param defaultDeadline how long a request may take when it names no deadline ({@code X-Vouch-Deadline-Ms});
      *     actions undecided by then are UNKNOWN "deadline exceeded"
      * @param maxDeadline the longest deadline a request may ask for; longer ones are cut to it
-     * @param maxInFlightValidations REST requests (not actions) validated at once; past it 429 with Retry-After
+     * @param maxInFlightValidations requests (not actions; REST and gRPC together) validated at once; past it 429
+     *     with Retry-After over HTTP, RESOURCE_EXHAUSTED over gRPC
      * @param maxBlobsPerRequest distinct blobs one request may hold in its walked closures; actions whose
      *     closures would go past it are UNKNOWN. With {@code maxInFlightValidations} it bounds the engine's memory
      * @param overloadRetryAfter the {@code Retry-After} of a 429, rounded up to whole seconds

@@ -1,5 +1,6 @@
 package dev.vouch.api.http;
 
+import dev.vouch.api.InFlightValidations;
 import java.util.List;
 import java.util.Map;
 import org.slf4j.Logger;

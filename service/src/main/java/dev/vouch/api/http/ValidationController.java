@@ -1,5 +1,6 @@
 package dev.vouch.api.http;
 
+import dev.vouch.api.InFlightValidations;
 import dev.vouch.backend.Deadline;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;

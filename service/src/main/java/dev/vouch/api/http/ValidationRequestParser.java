@@ -1,9 +1,9 @@
 package dev.vouch.api.http;
 
+import dev.vouch.api.RequestChecks;
 import dev.vouch.backend.Scope;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
-import dev.vouch.digest.InvalidDigestException;
 import dev.vouch.validation.Mode;
 import dev.vouch.validation.ValidationRequest;
 import java.util.ArrayList;
@@ -89,13 +89,9 @@ final class ValidationRequestParser {
             problems.add(new FieldProblem("actions", "actions must be an array, got " + describe(actions)));
             return List.of();
         }
-        if (actions.isEmpty()) {
-            problems.add(new FieldProblem("actions", "actions must not be empty"));
-            return List.of();
-        }
-        if (actions.size() > maxActions) {
-            problems.add(new FieldProblem("actions", "actions has " + actions.size()
-                    + " entries, more than the limit of " + maxActions + " per request (vouch.limits.max-actions)"));
+        Optional<String> countProblem = RequestChecks.actionCountProblem("actions", actions.size(), maxActions);
+        if (countProblem.isPresent()) {
+            problems.add(new FieldProblem("actions", countProblem.get()));
             return List.of();
         }
         List<Digest> digests = new ArrayList<>(actions.size());
@@ -138,7 +134,7 @@ final class ValidationRequestParser {
             problems.add(new FieldProblem(sizeField, sizeField + " must be a non-negative integer, got "
                     + describe(sizeNode)));
         } else if (sizeNode.longValue() < 0) {
-            problems.add(new FieldProblem(sizeField, sizeField + " must not be negative, was " + sizeNode.longValue()));
+            problems.add(new FieldProblem(sizeField, RequestChecks.sizeProblem(sizeField, sizeNode.longValue()).get()));
         } else {
             size = sizeNode.longValue();
         }
@@ -160,20 +156,9 @@ final class ValidationRequestParser {
 
     /** Lowercase hex of the right length, or a problem; {@code function} is null when it is itself invalid. */
     private static String checkHash(String field, String hash, DigestFunction function, List<FieldProblem> problems) {
-        try {
-            Digest digest = new Digest(hash, 0);
-            if (function != null) {
-                digest.checkFor(function);
-            }
-            return hash;
-        } catch (InvalidDigestException e) {
-            // Digest's messages start with "hash ..."; put the field's full path in its place.
-            String message = e.getMessage();
-            String reason = message.startsWith("hash ") ? message.substring("hash ".length()) : message;
-            String subject = field.endsWith("hash") ? field : field + " hash";
-            problems.add(new FieldProblem(field, subject + " " + reason));
-            return null;
-        }
+        Optional<String> problem = RequestChecks.hashProblem(field, hash, function);
+        problem.ifPresent(detail -> problems.add(new FieldProblem(field, detail)));
+        return problem.isEmpty() ? hash : null;
     }
 
     private static long parseSize(String field, String text, List<FieldProblem> problems) {
@@ -186,9 +171,7 @@ final class ValidationRequestParser {
                     + abbreviate(text) + "\""));
             return -1;
         }
-        if (size < 0) {
-            problems.add(new FieldProblem(field, subject + " must not be negative, was " + size));
-        }
+        RequestChecks.sizeProblem(subject, size).ifPresent(detail -> problems.add(new FieldProblem(field, detail)));
         return size;
     }
 

@@ -23,7 +23,7 @@ import reactor.core.publisher.Sinks;
  * An in-memory cache whose Action Cache lookups a test can hold open until it releases them, or
  * make hang for good; it counts the lookups started and the ones their caller gave up on.
  */
-final class HeldBackend implements CacheBackend {
+public final class HeldBackend implements CacheBackend {
     private final Map<Digest, ActionResult> actionCache = new ConcurrentHashMap<>();
     private final Map<Digest, byte[]> cas = new ConcurrentHashMap<>();
     private final Set<Digest> hanging = ConcurrentHashMap.newKeySet();
@@ -31,7 +31,7 @@ final class HeldBackend implements CacheBackend {
     private final AtomicInteger cancelled = new AtomicInteger();
     private volatile Sinks.Empty<Void> gate;
 
-    void reset() {
+    public void reset() {
         release();
         actionCache.clear();
         cas.clear();
@@ -41,7 +41,7 @@ final class HeldBackend implements CacheBackend {
     }
 
     /** An action whose single output is in the CAS. */
-    Digest hitAction(String name) {
+    public Digest hitAction(String name) {
         byte[] output = ("output of " + name).getBytes(StandardCharsets.UTF_8);
         Digest blob = DigestFunction.SHA256.digestOf(output);
         cas.put(blob, output);
@@ -53,22 +53,22 @@ final class HeldBackend implements CacheBackend {
     }
 
     /** An action whose Action Cache lookup is accepted and never answered. */
-    Digest hangingAction(String name) {
+    public Digest hangingAction(String name) {
         Digest action = hitAction(name);
         hanging.add(action);
         return action;
     }
 
-    static Digest actionDigest(String name) {
+    public static Digest actionDigest(String name) {
         return DigestFunction.SHA256.digestOf(("action " + name).getBytes(StandardCharsets.UTF_8));
     }
 
     /** From now on, lookups wait until {@link #release}. */
-    void hold() {
+    public void hold() {
         gate = Sinks.empty();
     }
 
-    void release() {
+    public void release() {
         Sinks.Empty<Void> held = gate;
         gate = null;
         if (held != null) {
@@ -76,11 +76,11 @@ final class HeldBackend implements CacheBackend {
         }
     }
 
-    int lookupsStarted() {
+    public int lookupsStarted() {
         return lookups.get();
     }
 
-    int cancelled() {
+    public int cancelled() {
         return cancelled.get();
     }
 

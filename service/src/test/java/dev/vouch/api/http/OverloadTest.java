@@ -3,6 +3,7 @@ package dev.vouch.api.http;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.vouch.api.InFlightValidations;
 import dev.vouch.backend.BackendRouter;
 import dev.vouch.digest.Digest;
 import java.nio.file.Path;

@@ -1,4 +1,4 @@
-package dev.vouch.api.http;
+package dev.vouch.api;
 
 import dev.vouch.config.VouchProperties;
 import io.micrometer.core.instrument.Counter;
@@ -10,33 +10,34 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import org.springframework.stereotype.Component;
 
 /**
- * The bound on REST validations in flight ({@code vouch.limits.max-in-flight-validations}): a
- * request past it is refused at once with 429 rather than queued, so an overloaded Vouch answers
- * fast and its memory does not grow with the backlog. Counts requests, not actions: a request's
- * cost is already bounded by {@code max-actions} and {@code max-blobs-per-request}.
+ * The bound on validations in flight ({@code vouch.limits.max-in-flight-validations}), shared by the
+ * REST and gRPC fronts: a request past it is refused at once (429 over HTTP, RESOURCE_EXHAUSTED over
+ * gRPC) rather than queued, so an overloaded Vouch answers fast and its memory does not grow with
+ * the backlog. Counts requests, not actions: a request's cost is already bounded by
+ * {@code max-actions} and {@code max-blobs-per-request}.
  */
 @Component
-class InFlightValidations {
+public class InFlightValidations {
     private final int max;
     private final Semaphore permits;
     private final long retryAfterSeconds;
     private final Counter rejected;
 
-    InFlightValidations(VouchProperties properties, MeterRegistry registry) {
+    public InFlightValidations(VouchProperties properties, MeterRegistry registry) {
         VouchProperties.Limits limits = properties.limits();
         this.max = limits.maxInFlightValidations();
         this.permits = new Semaphore(max);
         this.retryAfterSeconds = wholeSeconds(limits.overloadRetryAfter());
         Gauge.builder("vouch.validations.in.flight", () -> max - permits.availablePermits())
-                .description("REST validations in progress")
+                .description("validations in progress (REST and gRPC)")
                 .register(registry);
         this.rejected = Counter.builder("vouch.validations.rejected")
-                .description("REST validations refused with 429 because too many were in flight")
+                .description("validations refused (429, RESOURCE_EXHAUSTED) because too many were in flight")
                 .register(registry);
     }
 
-    /** A permit, to be released exactly once however the request ends; or a 429 when none is left. */
-    Permit acquire() {
+    /** A permit, to be released exactly once however the request ends; {@link OverloadedException} when none is left. */
+    public Permit acquire() {
         if (!permits.tryAcquire()) {
             rejected.increment();
             throw new OverloadedException(max, retryAfterSeconds);
@@ -44,7 +45,7 @@ class InFlightValidations {
         return new Permit();
     }
 
-    int inFlight() {
+    public int inFlight() {
         return max - permits.availablePermits();
     }
 
@@ -54,18 +55,18 @@ class InFlightValidations {
     }
 
     /** Released on completion, error or cancellation, whichever comes first; later calls do nothing. */
-    final class Permit {
+    public final class Permit {
         private final AtomicBoolean held = new AtomicBoolean(true);
 
-        void release() {
+        public void release() {
             if (held.compareAndSet(true, false)) {
                 permits.release();
             }
         }
     }
 
-    /** Rendered as 429 with {@code Retry-After} by {@link ProblemHandler}. */
-    static final class OverloadedException extends RuntimeException {
+    /** Rendered as 429 with {@code Retry-After} over HTTP, RESOURCE_EXHAUSTED over gRPC. */
+    public static final class OverloadedException extends RuntimeException {
         private final long retryAfterSeconds;
 
         OverloadedException(int max, long retryAfterSeconds) {
@@ -74,7 +75,7 @@ class InFlightValidations {
             this.retryAfterSeconds = retryAfterSeconds;
         }
 
-        long retryAfterSeconds() {
+        public long retryAfterSeconds() {
             return retryAfterSeconds;
         }
     }
