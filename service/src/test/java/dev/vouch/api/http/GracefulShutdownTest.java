@@ -3,7 +3,6 @@ package dev.vouch.api.http;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.vouch.backend.BackendRouter;
 import dev.vouch.digest.Digest;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -23,7 +22,7 @@ import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.context.ApplicationListener;
 import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.context.annotation.Bean;
-import org.springframework.context.annotation.Primary;
+import org.springframework.context.annotation.Import;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.http.client.reactive.ReactorClientHttpConnector;
@@ -66,18 +65,8 @@ class GracefulShutdownTest {
     static final List<String> timeline = new CopyOnWriteArrayList<>();
 
     @TestConfiguration
+    @Import(HeldBackendRouting.class)
     static class Backend {
-        @Bean
-        HeldBackend heldBackend() {
-            return new HeldBackend();
-        }
-
-        @Bean
-        @Primary
-        BackendRouter heldRouter(HeldBackend heldBackend) {
-            return instance -> heldBackend;
-        }
-
         @Bean
         ApplicationListener<AvailabilityChangeEvent<ReadinessState>> readinessTimeline() {
             return event -> timeline.add("readiness " + event.getState());

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.vouch.api.InFlightValidations;
-import dev.vouch.backend.BackendRouter;
 import dev.vouch.digest.Digest;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -16,11 +15,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
-import org.springframework.boot.test.context.TestConfiguration;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.boot.webtestclient.autoconfigure.AutoConfigureWebTestClient;
-import org.springframework.context.annotation.Bean;
-import org.springframework.context.annotation.Primary;
+import org.springframework.context.annotation.Import;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
@@ -39,6 +36,7 @@ import tools.jackson.databind.json.JsonMapper;
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT)
 @AutoConfigureWebTestClient
+@Import(HeldBackendRouting.class)
 class OverloadTest {
     private static final int MAX_IN_FLIGHT = 2;
     private static final Duration WAIT = Duration.ofSeconds(10);
@@ -52,20 +50,6 @@ class OverloadTest {
         registry.add("vouch.data-dir", () -> dataDir.toString());
         registry.add("vouch.limits.max-in-flight-validations", () -> String.valueOf(MAX_IN_FLIGHT));
         registry.add("vouch.limits.overload-retry-after", () -> "2500ms");
-    }
-
-    @TestConfiguration
-    static class Backend {
-        @Bean
-        HeldBackend heldBackend() {
-            return new HeldBackend();
-        }
-
-        @Bean
-        @Primary
-        BackendRouter heldRouter(HeldBackend heldBackend) {
-            return instance -> heldBackend;
-        }
     }
 
     @Autowired

@@ -3,7 +3,6 @@ package dev.vouch.api.http;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.vouch.backend.BackendRouter;
 import dev.vouch.digest.Digest;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -15,10 +14,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
-import org.springframework.boot.test.context.TestConfiguration;
 import org.springframework.boot.webtestclient.autoconfigure.AutoConfigureWebTestClient;
-import org.springframework.context.annotation.Bean;
-import org.springframework.context.annotation.Primary;
+import org.springframework.context.annotation.Import;
 import org.springframework.http.MediaType;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
@@ -33,6 +30,7 @@ import tools.jackson.databind.json.JsonMapper;
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT)
 @AutoConfigureWebTestClient
+@Import(HeldBackendRouting.class)
 class RequestDeadlineTest {
     private static final String HEADER = "X-Vouch-Deadline-Ms";
     private static final Duration DEFAULT_DEADLINE = Duration.ofMillis(1500);
@@ -49,20 +47,6 @@ class RequestDeadlineTest {
         registry.add("vouch.data-dir", () -> dataDir.toString());
         registry.add("vouch.limits.default-deadline", () -> DEFAULT_DEADLINE.toMillis() + "ms");
         registry.add("vouch.limits.max-deadline", () -> MAX_DEADLINE.toMillis() + "ms");
-    }
-
-    @TestConfiguration
-    static class Backend {
-        @Bean
-        HeldBackend heldBackend() {
-            return new HeldBackend();
-        }
-
-        @Bean
-        @Primary
-        BackendRouter heldRouter(HeldBackend heldBackend) {
-            return instance -> heldBackend;
-        }
     }
 
     @Autowired
