@@ -12,6 +12,9 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
@@ -114,7 +117,7 @@ public final class FaultProxy implements AutoCloseable {
     private volatile long generation;
     private volatile boolean closed;
     private ServerSocket listener;
-    private Thread scheduleThread;
+    private ScheduledExecutorService scheduler;
 
     private FaultProxy(InetSocketAddress upstream, int port) throws IOException {
         this.upstream = upstream;
@@ -181,29 +184,40 @@ public final class FaultProxy implements AutoCloseable {
      */
     public void schedule(List<Phase> phases, boolean repeat, Consumer<Phase> onPhase) {
         stopSchedule();
-        Thread thread = new Thread(() -> {
-            try {
-                do {
-                    for (Phase phase : phases) {
-                        onPhase.accept(phase);
-                        set(phase.faults());
-                        Thread.sleep(phase.duration().toMillis());
-                    }
-                } while (repeat && !closed);
+        ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread thread = new Thread(r, "fault-proxy-schedule-" + port);
+            thread.setDaemon(true);
+            return thread;
+        });
+        scheduler = timer;
+        timer.execute(() -> enter(timer, phases, 0, repeat, onPhase));
+    }
+
+    /** Starts phase {@code index} and books the next one for when it ends: a timer, not a sleeping thread. */
+    private void enter(ScheduledExecutorService timer, List<Phase> phases, int index, boolean repeat,
+            Consumer<Phase> onPhase) {
+        if (closed || timer.isShutdown()) {
+            return;
+        }
+        if (index == phases.size()) {
+            if (repeat && !phases.isEmpty()) {
+                enter(timer, phases, 0, true, onPhase);
+            } else {
                 set(Faults.HEALTHY);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
             }
-        }, "fault-proxy-schedule-" + port);
-        thread.setDaemon(true);
-        scheduleThread = thread;
-        thread.start();
+            return;
+        }
+        Phase phase = phases.get(index);
+        onPhase.accept(phase);
+        set(phase.faults());
+        timer.schedule(() -> enter(timer, phases, index + 1, repeat, onPhase), phase.duration().toMillis(),
+                TimeUnit.MILLISECONDS);
     }
 
     private void stopSchedule() {
-        if (scheduleThread != null) {
-            scheduleThread.interrupt();
-            scheduleThread = null;
+        if (scheduler != null) {
+            scheduler.shutdownNow();
+            scheduler = null;
         }
     }
 
@@ -273,12 +287,20 @@ public final class FaultProxy implements AutoCloseable {
         }
     }
 
-    private static void pause(Duration latency) {
-        if (!latency.isZero()) {
-            try {
-                Thread.sleep(latency.toMillis());
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+    /**
+     * Holds a chunk back for the injected latency; ends early when the proxy closes, so a slow
+     * phase never outlives the test that set it.
+     */
+    private void pause(Duration latency) {
+        long until = System.nanoTime() + latency.toNanos();
+        synchronized (lock) {
+            for (long left = latency.toNanos(); left > 0 && !closed; left = until - System.nanoTime()) {
+                try {
+                    TimeUnit.NANOSECONDS.timedWait(lock, left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
             }
         }
     }
