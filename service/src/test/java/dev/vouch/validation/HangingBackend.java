@@ -17,7 +17,7 @@ import reactor.core.publisher.Mono;
  * Wraps a backend so that chosen calls never answer, as a cache that accepted the request and went
  * silent would; counts the hanging calls that were cancelled, to show the work was given up.
  */
-final class HangingBackend implements CacheBackend {
+public final class HangingBackend implements CacheBackend {
     private final CacheBackend delegate;
     private final Set<Digest> hangingLookups = ConcurrentHashMap.newKeySet();
     private volatile boolean hangAllLookups;
@@ -25,7 +25,7 @@ final class HangingBackend implements CacheBackend {
     private volatile boolean hangReads;
     private final AtomicInteger cancelled = new AtomicInteger();
 
-    HangingBackend(CacheBackend delegate) {
+    public HangingBackend(CacheBackend delegate) {
         this.delegate = delegate;
     }
 
@@ -39,7 +39,7 @@ final class HangingBackend implements CacheBackend {
         return this;
     }
 
-    HangingBackend hangFindMissing() {
+    public HangingBackend hangFindMissing() {
         hangFindMissing = true;
         return this;
     }
@@ -47,6 +47,14 @@ final class HangingBackend implements CacheBackend {
     HangingBackend hangReads() {
         hangReads = true;
         return this;
+    }
+
+    /** Every call answers again, as the wrapped backend does. */
+    public void answerAll() {
+        hangingLookups.clear();
+        hangAllLookups = false;
+        hangFindMissing = false;
+        hangReads = false;
     }
 
     /** Hanging calls whose subscriber gave up on them. */

@@ -7,25 +7,20 @@ import static org.awaitility.Awaitility.await;
 import com.google.rpc.RetryInfo;
 import dev.vouch.api.InFlightValidations;
 import dev.vouch.api.http.HeldBackend;
-import build.bazel.remote.execution.v2.ActionResult;
-import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.BackendRouter;
-import dev.vouch.backend.CacheBackend;
-import dev.vouch.backend.Scope;
 import dev.vouch.digest.Digest;
-import dev.vouch.digest.DigestSet;
 import dev.vouch.v1.ReactorValidationServiceGrpc;
 import dev.vouch.v1.ValidateRequest;
 import dev.vouch.v1.ValidateResponse;
 import dev.vouch.v1.ValidationResult;
 import dev.vouch.v1.ValidationServiceGrpc;
+import dev.vouch.validation.HangingBackend;
 import dev.vouch.v1.Verdict;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.protobuf.StatusProto;
-import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Comparator;
@@ -43,8 +38,6 @@ import org.springframework.context.annotation.Primary;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 import reactor.core.Disposable;
-import reactor.core.publisher.Flux;
-import reactor.core.publisher.Mono;
 import reactor.test.StepVerifier;
 
 /**
@@ -82,53 +75,17 @@ class ValidationGrpcLimitsTest {
             return new HeldBackend();
         }
 
+        // existence checks can go silent: the engine cuts hanging Action Cache lookups early, but
+        // a silent CAS runs into the request's full deadline
         @Bean
-        SilentCas silentCas(HeldBackend heldBackend) {
-            return new SilentCas(heldBackend);
+        HangingBackend silentCas(HeldBackend heldBackend) {
+            return new HangingBackend(heldBackend);
         }
 
         @Bean
         @Primary
-        BackendRouter heldRouter(SilentCas silentCas) {
+        BackendRouter heldRouter(HangingBackend silentCas) {
             return instance -> silentCas;
-        }
-    }
-
-    /**
-     * The held backend, with existence checks that can go silent. The engine cuts hanging Action
-     * Cache lookups early; a silent CAS runs into the request's full deadline.
-     */
-    static final class SilentCas implements CacheBackend {
-        private final HeldBackend delegate;
-        private volatile boolean silent;
-
-        SilentCas(HeldBackend delegate) {
-            this.delegate = delegate;
-        }
-
-        @Override
-        public String name() {
-            return delegate.name();
-        }
-
-        @Override
-        public Mono<BackendCapabilities> capabilities(Scope scope) {
-            return delegate.capabilities(scope);
-        }
-
-        @Override
-        public Mono<ActionResult> getActionResult(Scope scope, Digest action) {
-            return delegate.getActionResult(scope, action);
-        }
-
-        @Override
-        public Mono<DigestSet> findMissing(Scope scope, DigestSet digests) {
-            return silent ? Mono.never() : delegate.findMissing(scope, digests);
-        }
-
-        @Override
-        public Flux<ByteBuffer> readBlob(Scope scope, Digest digest) {
-            return delegate.readBlob(scope, digest);
         }
     }
 
@@ -139,7 +96,7 @@ class ValidationGrpcLimitsTest {
     HeldBackend backend;
 
     @Autowired
-    SilentCas cas;
+    HangingBackend cas;
 
     @Autowired
     InFlightValidations inFlight;
@@ -149,7 +106,7 @@ class ValidationGrpcLimitsTest {
     @BeforeEach
     void connect() {
         backend.reset();
-        cas.silent = false;
+        cas.answerAll();
         channel = NettyChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
     }
 
@@ -181,7 +138,7 @@ class ValidationGrpcLimitsTest {
     @Test
     void clientDeadlineShorterThanASilentCas() {
         Digest action = backend.hitAction("compile");
-        cas.silent = true;
+        cas.hangFindMissing();
 
         ValidateResponse response = ValidationServiceGrpc.newBlockingStub(channel)
                 .withDeadlineAfter(1500, TimeUnit.MILLISECONDS)
