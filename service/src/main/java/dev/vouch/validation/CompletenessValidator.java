@@ -104,7 +104,7 @@ public class CompletenessValidator implements CacheValidator {
                     })
                     .concatWith(Flux.defer(this::afterDeadline))
                     .doOnNext(v -> {
-                        metrics.verdict(v, request.mode(), scope.instanceName());
+                        metrics.verdict(v, request.mode(), scope.instanceName(), request.source());
                         tally.merge(v.verdict(), 1, Integer::sum);
                     })
                     .doOnComplete(() -> log.debug("validated {} actions ({} distinct) on backend {}, mode {}: {}",
