@@ -145,7 +145,8 @@ public class CompletenessValidator implements CacheValidator {
                 backend = router.route(scope.instanceName());
                 backendName = backend.name();
             } catch (RuntimeException e) {
-                log.warn("no backend for instance name {}: {}", LogSafe.quote(scope.instanceName()), LogSafe.escape(e.toString()));
+                log.warn("no backend for instance name {}: {}", LogSafe.quote(scope.instanceName()),
+                        LogSafe.escape(e.toString()));
                 return allUnknown("no backend for instance name '" + scope.instanceName() + "': "
                         + ClosureWalker.describe(e));
             }
@@ -223,7 +224,7 @@ public class CompletenessValidator implements CacheValidator {
             if (blobsAdmitted + blobs > limits.maxBlobsPerRequest()) {
                 String reason = "the closures of this request hold more than " + limits.maxBlobsPerRequest()
                         + " blobs (vouch.limits.max-blobs-per-request); not checking this action's " + blobs;
-                log.warn("action {}: {}", walked.action(), LogSafe.escape(reason));
+                log.warn("action {}: {}", walked.action(), reason);
                 return decided(verdict(walked.action(), Verdict.UNKNOWN, blobs, walked.closure().byteCount(),
                         List.of(), List.of(), reason, walked.result()));
             }
