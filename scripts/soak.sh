@@ -10,6 +10,10 @@
 # classpath) seeds actions whose truth it knows, runs the proxy's fault schedule, drives validation
 # load and prints requests served, verdict counts, false HITs, p99 latency, and the Vouch JVM's heap
 # after a full GC and RSS at start and end. Exit status 1 on any false HIT (or wrong healthy verdict).
+#
+# Needs a JDK 17 (java and jcmd), curl, Linux (/proc) and bash. Builds the jar and the test classes
+# first when they are missing or older than the sources (the Maven wrapper downloads what it needs
+# on a fresh clone). Leaves the Vouch log in a temporary directory and says where.
 set -euo pipefail
 
 minutes=3
@@ -20,7 +24,7 @@ while [[ $# -gt 0 ]]; do
     --minutes) minutes="$2"; shift 2 ;;
     --concurrency) concurrency="$2"; shift 2 ;;
     --heap) heap="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -28,17 +32,42 @@ if ! [[ "$minutes" =~ ^[0-9]+$ ]] || (( minutes < 1 || minutes > 60 )); then
   echo "--minutes must be 1..60" >&2; exit 2
 fi
 
+for tool in java jcmd curl; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "soak: needs $tool on the PATH (java and jcmd come with a JDK 17)" >&2; exit 2; }
+done
+[[ -d /proc/self ]] || { echo "soak: needs Linux: the driver reads the Vouch JVM's RSS from /proc" >&2; exit 2; }
+
 root="$(cd "$(dirname "$0")/.." && pwd)"
 jar="$root/service/target/vouch.jar"
 test_classes="$root/service/target/test-classes"
-if [[ ! -f "$jar" || ! -f "$test_classes/dev/vouch/faults/SoakDriver.class" ]]; then
-  echo "building the jar and test classes (tests skipped)..."
-  (cd "$root" && ./mvnw -o -q -B -pl service -am package -DskipTests)
+stale() {
+  [[ ! -f "$jar" || ! -f "$test_classes/dev/vouch/faults/SoakDriver.class" ]] && return 0
+  [[ -n "$(find "$root/pom.xml" "$root/proto/pom.xml" "$root/service/pom.xml" "$root/proto/src" "$root/service/src" \
+      -newer "$jar" -type f -print -quit)" ]]
+}
+if stale; then
+  echo "building the jar and test classes (tests skipped; a fresh clone downloads Maven and the dependencies first)..."
+  (cd "$root" && ./mvnw -q -B -pl service -am package -DskipTests)
 fi
 
-work="$(mktemp -d -t vouch-soak-XXXXXX)"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-http_port=$(free_port); grpc_port=$(free_port); proxy_port=$(free_port)
+work="$(mktemp -d "${TMPDIR:-/tmp}/vouch-soak-XXXXXX")"
+# a loopback port nothing answers on and not in $taken; random, so parallel soaks rarely collide
+free_port() {
+  local port
+  for _ in $(seq 1 200); do
+    port=$((20000 + RANDOM % 40000))
+    if [[ " $taken " != *" $port "* ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  echo "soak: no free loopback port found" >&2
+  return 1
+}
+taken=""
+http_port=$(free_port); taken="$taken $http_port"
+grpc_port=$(free_port); taken="$taken $grpc_port"
+proxy_port=$(free_port)
 
 vouch_pid=""
 cleanup() {
@@ -47,11 +76,13 @@ cleanup() {
     for _ in $(seq 1 50); do kill -0 "$vouch_pid" 2>/dev/null || break; sleep 0.2; done
     kill -9 "$vouch_pid" 2>/dev/null || true
   fi
+  # the seeded cache is only for this run; the log stays for reading
+  rm -rf "$work/data"
 }
 trap cleanup EXIT
 
 echo "soak: ${minutes} min, ${concurrency} clients; Vouch http :$http_port grpc :$grpc_port, proxy :$proxy_port; work dir $work"
-java -Xmx"$heap" -XX:+UseG1GC -jar "$jar" \
+java -Xmx"$heap" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -jar "$jar" \
   --server.address=127.0.0.1 --server.port="$http_port" --vouch.grpc.port="$grpc_port" \
   --vouch.data-dir="$work/data" \
   --vouch.backends[0].name=embedded --vouch.backends[0].type=embedded \
@@ -63,7 +94,7 @@ java -Xmx"$heap" -XX:+UseG1GC -jar "$jar" \
   >"$work/vouch.log" 2>&1 &
 vouch_pid=$!
 
-for _ in $(seq 1 120); do
+for _ in $(seq 1 360); do
   if curl -fsS "http://127.0.0.1:$http_port/actuator/health/readiness" >/dev/null 2>&1; then break; fi
   if ! kill -0 "$vouch_pid" 2>/dev/null; then echo "Vouch did not start:"; tail -40 "$work/vouch.log"; exit 1; fi
   sleep 0.5

@@ -29,12 +29,25 @@ public final class BackendRegistry implements BackendRouter, AutoCloseable {
     public BackendRegistry(VouchProperties properties, List<BackendFactory> factories, BackendDecorator decorator) {
         Map<VouchProperties.BackendType, BackendFactory> byType = new EnumMap<>(VouchProperties.BackendType.class);
         factories.forEach(f -> byType.put(f.type(), f));
-        List<VouchProperties.Backend> configs = properties.backends();
+        try {
+            build(properties.backends(), byType, decorator);
+            this.routes = properties.routes().stream()
+                    .map(r -> new CompiledRoute(Pattern.compile(r.instancePattern()), backends.get(r.backend())))
+                    .toList();
+            this.defaultBackend = backends.get(properties.defaultBackend());
+        } catch (RuntimeException e) {
+            // Spring never gets this bean to destroy: the channels and pools built so far are ours to close
+            close();
+            throw e;
+        }
+    }
+
+    private void build(List<VouchProperties.Backend> configs, Map<VouchProperties.BackendType, BackendFactory> byType,
+            BackendDecorator decorator) {
         for (int i = 0; i < configs.size(); i++) {
             VouchProperties.Backend config = configs.get(i);
             BackendFactory factory = byType.get(config.type());
             if (factory == null) {
-                close();
                 throw new IllegalStateException("vouch.backends[" + i + "].type " + config.type()
                         + " is not available in this build");
             }
@@ -42,17 +55,12 @@ public final class BackendRegistry implements BackendRouter, AutoCloseable {
             try {
                 backends.put(config.name(), decorator.decorate(created, config));
             } catch (RuntimeException e) {
-                // e.g. resilience settings resilience4j refuses: nothing built so far may leak
+                // e.g. resilience settings resilience4j refuses: the undecorated backend is closed with the rest
                 backends.put(config.name(), created);
-                close();
                 throw e;
             }
             log.info("backend {}: {} {}", config.name(), config.type(), describe(config));
         }
-        this.routes = properties.routes().stream()
-                .map(r -> new CompiledRoute(Pattern.compile(r.instancePattern()), backends.get(r.backend())))
-                .toList();
-        this.defaultBackend = backends.get(properties.defaultBackend());
     }
 
     @Override

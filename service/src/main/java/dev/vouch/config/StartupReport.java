@@ -47,7 +47,9 @@ public class StartupReport {
                     .append("/cache //...\n");
         }
         text.append("  ask about an action:     curl -s localhost:").append(httpPort).append("/v1/actions/<hash>/<sizeBytes>");
-        log.info("{}", text);
+        // as the message itself, not an argument: the log escapes line breaks in arguments only
+        // (logback-spring.xml), and this text is configuration, not client input
+        log.info(text.toString());
     }
 
     static String humanBytes(long bytes) {

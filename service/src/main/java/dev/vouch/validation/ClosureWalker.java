@@ -15,6 +15,7 @@ import dev.vouch.backend.Scope;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.InvalidDigestException;
+import dev.vouch.logging.LogSafe;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
@@ -327,7 +328,7 @@ final class ClosureWalker {
                         return Mono.just(Read.<T>nothing());
                     }
                     if (e instanceof CorruptBlobException) {
-                        log.warn("{} (backend {})", e.getMessage(), backend.name());
+                        log.warn("{} (backend {})", LogSafe.escape(e.getMessage()), backend.name());
                         corrupt.add(d);
                         return Mono.just(Read.<T>nothing());
                     }

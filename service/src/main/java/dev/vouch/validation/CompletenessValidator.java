@@ -8,6 +8,7 @@ import dev.vouch.backend.Scope;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestSet;
+import dev.vouch.logging.LogSafe;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.BitSet;
@@ -104,7 +105,7 @@ public class CompletenessValidator implements CacheValidator {
                     })
                     .concatWith(Flux.defer(this::afterDeadline))
                     .doOnNext(v -> {
-                        metrics.verdict(v, request.mode(), scope.instanceName());
+                        metrics.verdict(v, request.mode(), scope.instanceName(), request.source());
                         tally.merge(v.verdict(), 1, Integer::sum);
                     })
                     .doOnComplete(() -> log.debug("validated {} actions ({} distinct) on backend {}, mode {}: {}",
@@ -144,7 +145,8 @@ public class CompletenessValidator implements CacheValidator {
                 backend = router.route(scope.instanceName());
                 backendName = backend.name();
             } catch (RuntimeException e) {
-                log.warn("no backend for instance name '{}': {}", scope.instanceName(), e.toString());
+                log.warn("no backend for instance name {}: {}", LogSafe.quote(scope.instanceName()),
+                        LogSafe.escape(e.toString()));
                 return allUnknown("no backend for instance name '" + scope.instanceName() + "': "
                         + ClosureWalker.describe(e));
             }
@@ -162,7 +164,7 @@ public class CompletenessValidator implements CacheValidator {
                     .switchIfEmpty(Mono.fromSupplier(
                             () -> Optional.of("backend " + backendName + " returned no capabilities")))
                     .onErrorResume(e -> {
-                        log.warn("capabilities of backend {} unavailable: {}", backendName, e.toString());
+                        log.warn("capabilities of backend {} unavailable: {}", backendName, LogSafe.escape(e.toString()));
                         return Mono.just(Optional.of("capabilities of backend " + backendName + " unavailable: "
                                 + ClosureWalker.describe(e)));
                     });
@@ -239,14 +241,14 @@ public class CompletenessValidator implements CacheValidator {
                                 String reason = e instanceof Undecidable
                                         ? e.getMessage()
                                         : "internal error: " + ClosureWalker.describe(e);
-                                log.warn("action {}: {}", action, reason);
+                                log.warn("action {}: {}", action, LogSafe.escape(reason));
                                 return Mono.just(decided(unknown(action, result, reason)));
                             }))
                     .switchIfEmpty(Mono.fromSupplier(() -> decided(
                             verdict(action, Verdict.MISS, 0, 0, List.of(), List.of(), null, null))))
                     .onErrorResume(e -> {
                         log.warn("action {}: action cache lookup on backend {} failed: {}", action, backendName,
-                                e.toString());
+                                LogSafe.escape(e.toString()));
                         return Mono.just(decided(unknown(action, null,
                                 "action cache lookup failed: " + ClosureWalker.describe(e))));
                     });
@@ -296,7 +298,7 @@ public class CompletenessValidator implements CacheValidator {
                             "backend " + backendName + " returned no answer")))
                     .onErrorResume(e -> {
                         log.warn("existence check of {} digests on backend {} failed: {}", part.size(), backendName,
-                                e.toString());
+                                LogSafe.escape(e.toString()));
                         return Mono.just(new PartAnswer(part, null, ClosureWalker.describe(e)));
                     });
         }
@@ -332,7 +334,7 @@ public class CompletenessValidator implements CacheValidator {
                                 corrupt.add(digest);
                             } else if (read.getValue() instanceof BlobFetcher.Fetched.Failed failed) {
                                 log.warn("reading blob {} from backend {} failed: {}", digest, backendName,
-                                        failed.failure().toString());
+                                        LogSafe.escape(failed.failure().toString()));
                                 undecided.put(digest, "reading blob " + digest + " failed: "
                                         + ClosureWalker.describe(failed.failure()));
                             }
@@ -352,7 +354,7 @@ public class CompletenessValidator implements CacheValidator {
                 String reason = undecided.get(digest);
                 if (reason != null) {
                     // some blobs are undecided, so even a PARTIAL could not name every missing one
-                    log.warn("action {}: {}", outcome.action(), reason);
+                    log.warn("action {}: {}", outcome.action(), LogSafe.escape(reason));
                     return verdict(outcome.action(), Verdict.UNKNOWN, closure.blobCount(), closure.byteCount(),
                             List.of(), List.of(), reason, outcome.result());
                 }

@@ -1,8 +1,12 @@
 package dev.vouch.validation;
 
 import dev.vouch.backend.BackendRouter;
+import dev.vouch.config.MetricsProperties;
 import dev.vouch.config.VouchProperties;
 import io.micrometer.core.instrument.MeterRegistry;
+import java.util.ArrayList;
+import java.util.List;
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
@@ -11,8 +15,20 @@ import org.springframework.context.annotation.Configuration;
 public class ValidationConfiguration {
 
     @Bean
-    public ValidationMetrics validationMetrics(MeterRegistry meterRegistry) {
-        return new ValidationMetrics(meterRegistry);
+    public ValidationMetrics validationMetrics(MeterRegistry meterRegistry, VouchProperties properties,
+            ObjectProvider<MetricsProperties> metrics) {
+        return new ValidationMetrics(meterRegistry,
+                instanceNameTag(properties, metrics.getIfAvailable(MetricsProperties::defaults)));
+    }
+
+    /** The configured names and those routes name literally keep their tag value; see {@link InstanceNameTag}. */
+    static InstanceNameTag instanceNameTag(VouchProperties properties, MetricsProperties metrics) {
+        List<String> names = new ArrayList<>(metrics.instanceNames());
+        properties.routes().stream()
+                .map(VouchProperties.Route::instancePattern)
+                .filter(InstanceNameTag::isLiteral)
+                .forEach(names::add);
+        return new InstanceNameTag(names, metrics.maxSeenInstanceNames());
     }
 
     @Bean

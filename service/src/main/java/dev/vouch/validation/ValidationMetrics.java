@@ -5,22 +5,35 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
 
-/** The validation meters whose Prometheus names SPEC "Metrics" fixes (dashboards and alerts use them). */
+/**
+ * The validation meters whose Prometheus names SPEC "Metrics" fixes (dashboards and alerts use them).
+ * Every tag value is Vouch's own (verdicts, modes, configured backend names) except the instance
+ * name, which is bounded by {@link InstanceNameTag}.
+ */
 public class ValidationMetrics {
     private final MeterRegistry registry;
+    private final InstanceNameTag instanceNames;
 
+    /** Only the empty instance name keeps its own {@code instance_name} value; for tests. */
     public ValidationMetrics(MeterRegistry registry) {
+        this(registry, InstanceNameTag.defaultOnly());
+    }
+
+    public ValidationMetrics(MeterRegistry registry, InstanceNameTag instanceNames) {
         this.registry = registry;
+        this.instanceNames = instanceNames;
     }
 
     /** One requested position's verdict: {@code vouch_verdicts_total} and {@code vouch_validation_seconds}. */
-    public void verdict(ActionVerdict verdict, Mode mode, String instanceName) {
+    public void verdict(ActionVerdict verdict, Mode mode, String instanceName, Source source) {
         Counter.builder("vouch.verdicts")
                 .description("Verdicts, one per requested action")
                 .tag("verdict", verdict.verdict().name())
                 .tag("mode", mode.name())
                 .tag("backend", verdict.backend())
-                .tag("instance", instanceName)
+                // not "instance": Prometheus sets its own instance label on every scraped series
+                .tag("instance_name", instanceNames.of(instanceName))
+                .tag("source", source.tag())
                 .register(registry)
                 .increment();
         Timer.builder("vouch.validation")

@@ -58,6 +58,28 @@ class BackendRegistryTest {
     }
 
     @Test
+    void backendThatFailsToBuildClosesTheOnesBuiltBeforeIt() {
+        VouchProperties properties = bind(
+                "vouch.backends[0].name", "a", "vouch.backends[0].type", "embedded",
+                "vouch.backends[1].name", "b", "vouch.backends[1].type", "embedded",
+                "vouch.backends[2].name", "broken", "vouch.backends[2].type", "embedded",
+                "vouch.backends[3].name", "never", "vouch.backends[3].type", "embedded");
+        BackendFactory failing = new Factory() {
+            @Override
+            public CacheBackend create(VouchProperties.Backend config) {
+                if (config.name().equals("broken")) {
+                    throw new IllegalArgumentException("vouch.backends[broken].tls.ca-file is not readable");
+                }
+                return super.create(config);
+            }
+        };
+
+        assertThatThrownBy(() -> new BackendRegistry(properties, List.of(failing)))
+                .hasMessage("vouch.backends[broken].tls.ca-file is not readable");
+        assertThat(closed).containsExactly("a", "b");
+    }
+
+    @Test
     void typeWithoutFactoryFailsNamingTheKey() {
         VouchProperties properties = bind("vouch.backends[0].name", "r", "vouch.backends[0].type", "grpc",
                 "vouch.backends[0].target", "grpc://localhost:1");
@@ -78,7 +100,7 @@ class BackendRegistryTest {
     }
 
     /** Named stand-ins: routing never calls a backend. */
-    private final class Factory implements BackendFactory {
+    private class Factory implements BackendFactory {
         @Override
         public VouchProperties.BackendType type() {
             return VouchProperties.BackendType.EMBEDDED;

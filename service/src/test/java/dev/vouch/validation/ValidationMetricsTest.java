@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import build.bazel.remote.execution.v2.ActionResult;
 import dev.vouch.backend.BackendException;
+import dev.vouch.config.MetricsProperties;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import dev.vouch.validation.FakeCacheBackend.Operation;
@@ -13,7 +14,19 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.springframework.boot.context.properties.bind.Binder;
+import org.springframework.boot.context.properties.source.MapConfigurationPropertySource;
 
 class ValidationMetricsTest {
     private static final VouchProperties.Limits LIMITS =
@@ -67,20 +80,99 @@ class ValidationMetricsTest {
 
         String scrape = registry.scrape();
         assertThat(scrape)
-                .contains("vouch_verdicts_total{backend=\"fake\",instance=\"ci\",mode=\"EXISTENCE\",verdict=\"PARTIAL\"} 1.0")
+                .contains("vouch_verdicts_total{backend=\"fake\",instance_name=\"ci\",mode=\"EXISTENCE\",source=\"api\",verdict=\"PARTIAL\"} 1.0")
                 .contains("vouch_validation_seconds_bucket{backend=\"fake\",mode=\"EXISTENCE\",le=")
                 .contains("vouch_validation_seconds_count{backend=\"fake\",mode=\"EXISTENCE\"} 1")
                 .contains("vouch_blobs_checked_total{backend=\"fake\"} 1.0")
                 .contains("vouch_blobs_missing_total{backend=\"fake\"} 1.0");
     }
 
+    @Test
+    void configuredNamesKeepTheirValueAndTheFirstSeenFillTheRest() {
+        InstanceNameTag tag = new InstanceNameTag(List.of("ci/linux"), 2);
+
+        assertThat(tag.of("a")).isEqualTo("a");
+        assertThat(tag.of("b")).isEqualTo("b");
+        assertThat(tag.of("c")).isEqualTo(InstanceNameTag.OTHER);
+        // seen names keep their value; configured ones and the default instance name never depend on order
+        assertThat(tag.of("a")).isEqualTo("a");
+        assertThat(tag.of("ci/linux")).isEqualTo("ci/linux");
+        assertThat(tag.of("")).isEqualTo("");
+        assertThat(tag.of(null)).isEqualTo("");
+    }
+
+    @Test
+    void longNamesAreNeverAdmitted() {
+        InstanceNameTag tag = new InstanceNameTag(List.of(), 100);
+
+        assertThat(tag.of("x".repeat(1 << 20))).isEqualTo(InstanceNameTag.OTHER);
+        assertThat(tag.of("x".repeat(InstanceNameTag.MAX_SEEN_LENGTH + 1))).isEqualTo(InstanceNameTag.OTHER);
+        assertThat(tag.of("x".repeat(InstanceNameTag.MAX_SEEN_LENGTH))).hasSize(InstanceNameTag.MAX_SEEN_LENGTH);
+    }
+
+    @Test
+    void concurrentFirstSightingsAdmitNoMoreThanTheBound() throws Exception {
+        InstanceNameTag tag = new InstanceNameTag(List.of(), 50);
+        Set<String> values = ConcurrentHashMap.newKeySet();
+        CountDownLatch start = new CountDownLatch(1);
+        ExecutorService threads = Executors.newFixedThreadPool(8);
+        try {
+            List<Future<?>> done = new ArrayList<>();
+            for (int t = 0; t < 8; t++) {
+                int thread = t;
+                done.add(threads.submit(() -> {
+                    start.await();
+                    for (int i = 0; i < 1000; i++) {
+                        values.add(tag.of("t" + thread + "-" + i));
+                    }
+                    return null;
+                }));
+            }
+            start.countDown();
+            for (Future<?> f : done) {
+                f.get(30, TimeUnit.SECONDS);
+            }
+        } finally {
+            threads.shutdownNow();
+        }
+        assertThat(values).hasSize(51).contains(InstanceNameTag.OTHER);
+    }
+
+    @Test
+    void literalRoutePatternsAreInstanceNames() {
+        assertThat(InstanceNameTag.isLiteral("ci-linux")).isTrue();
+        assertThat(InstanceNameTag.isLiteral("team/main")).isTrue();
+        assertThat(InstanceNameTag.isLiteral("")).isTrue();
+        assertThat(InstanceNameTag.isLiteral("ci/.*")).isFalse();
+        assertThat(InstanceNameTag.isLiteral("a|b")).isFalse();
+        assertThat(InstanceNameTag.isLiteral("v[12]")).isFalse();
+        assertThat(InstanceNameTag.isLiteral("\\Qa.b\\E")).isFalse();
+    }
+
+    @Test
+    void routesThatNameOneInstanceKeepItsValue() {
+        VouchProperties properties = new Binder(new MapConfigurationPropertySource(Map.of(
+                "vouch.backends[0].name", "main", "vouch.backends[0].type", "embedded",
+                "vouch.routes[0].instance-pattern", "release", "vouch.routes[0].backend", "main",
+                "vouch.routes[1].instance-pattern", "ci/.*", "vouch.routes[1].backend", "main")))
+                .bindOrCreate("vouch", VouchProperties.class);
+        InstanceNameTag tag = ValidationConfiguration.instanceNameTag(properties,
+                new MetricsProperties(List.of("pinned"), 0));
+
+        assertThat(tag.of("release")).isEqualTo("release");
+        assertThat(tag.of("pinned")).isEqualTo("pinned");
+        assertThat(tag.of("ci/linux")).isEqualTo(InstanceNameTag.OTHER);
+        assertThat(MetricsProperties.defaults().maxSeenInstanceNames()).isEqualTo(100);
+    }
+
     private CompletenessValidator validator(MeterRegistry registry) {
-        return new CompletenessValidator(instance -> backend, LIMITS, new ValidationMetrics(registry));
+        return new CompletenessValidator(instance -> backend, LIMITS,
+                new ValidationMetrics(registry, new InstanceNameTag(Set.of("ci"), 0)));
     }
 
     private static double verdicts(MeterRegistry registry, String verdict) {
         return registry.get("vouch.verdicts")
-                .tags("verdict", verdict, "mode", "EXISTENCE", "backend", "fake", "instance", "ci")
+                .tags("verdict", verdict, "mode", "EXISTENCE", "backend", "fake", "instance_name", "ci", "source", "api")
                 .counter().count();
     }
 

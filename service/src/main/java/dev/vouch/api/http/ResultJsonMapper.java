@@ -4,6 +4,7 @@ import build.bazel.remote.execution.v2.ActionResult;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.util.JsonFormat;
 import dev.vouch.digest.Digest;
+import dev.vouch.logging.LogSafe;
 import dev.vouch.validation.ActionVerdict;
 import dev.vouch.validation.Verdict;
 import java.util.List;
@@ -42,7 +43,7 @@ final class ResultJsonMapper {
             return PRINTER.print(result);
         } catch (InvalidProtocolBufferException e) {
             // Only an Any of a type we do not know (auxiliary_metadata) can fail; drop that, keep the rest.
-            log.debug("ActionResult has metadata of unknown type, omitting it from JSON: {}", e.getMessage());
+            log.debug("ActionResult has metadata of unknown type, omitting it from JSON: {}", LogSafe.escape(e.getMessage()));
             ActionResult.Builder trimmed = result.toBuilder();
             trimmed.getExecutionMetadataBuilder().clearAuxiliaryMetadata();
             try {

@@ -8,6 +8,7 @@ import io.netty.handler.ssl.SslContextBuilder;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Base64;
+import java.util.function.UnaryOperator;
 import javax.net.ssl.SSLException;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.client.reactive.ReactorClientHttpConnector;
@@ -35,16 +36,15 @@ public class BazelHttpBackendFactory implements BackendFactory {
         String authorization = authorization(config);
         // several requests may each run maxConcurrentCalls checks at once; waiting for a connection
         // counts against the call timeout rather than queueing without end
+        // TLS files are read before the pool exists, so a bad one leaves nothing behind to close
+        UnaryOperator<HttpClient> tls = "https".equals(config.url().getScheme()) ? tls(config) : UnaryOperator.identity();
         ConnectionProvider pool = ConnectionProvider.builder("vouch-http-" + config.name())
                 .maxConnections(Math.max(16, 4 * config.maxConcurrentCalls()))
                 .pendingAcquireTimeout(timeout)
                 .build();
-        HttpClient http = HttpClient.create(pool)
+        HttpClient http = tls.apply(HttpClient.create(pool)
                 .responseTimeout(timeout)
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, timeout.toMillis()));
-        if ("https".equals(config.url().getScheme())) {
-            http = secure(http, config);
-        }
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, timeout.toMillis())));
         WebClient client = WebClient.builder()
                 .clientConnector(new ReactorClientHttpConnector(http))
                 .defaultHeaders(headers -> {
@@ -76,10 +76,10 @@ public class BazelHttpBackendFactory implements BackendFactory {
     }
 
     /** System trust unless {@code tls.ca-file} is set; a client certificate when {@code tls.cert-file} is. */
-    private static HttpClient secure(HttpClient http, VouchProperties.Backend config) {
+    private static UnaryOperator<HttpClient> tls(VouchProperties.Backend config) {
         VouchProperties.Tls tls = config.tls();
         if (tls.caFile() == null && tls.certFile() == null) {
-            return http.secure();
+            return HttpClient::secure;
         }
         try {
             SslContextBuilder builder = SslContextBuilder.forClient();
@@ -93,7 +93,7 @@ public class BazelHttpBackendFactory implements BackendFactory {
                 builder.keyManager(tls.certFile().toFile(), tls.keyFile().toFile());
             }
             var context = builder.build();
-            return http.secure(spec -> spec.sslContext(context));
+            return http -> http.secure(spec -> spec.sslContext(context));
         } catch (SSLException e) {
             throw new IllegalArgumentException("backend '" + config.name() + "': cannot load its TLS files: " + e.getMessage(), e);
         }

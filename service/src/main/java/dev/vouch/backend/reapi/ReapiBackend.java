@@ -16,6 +16,7 @@ import build.bazel.remote.execution.v2.ReactorContentAddressableStorageGrpc;
 import build.bazel.remote.execution.v2.ServerCapabilities;
 import com.google.bytestream.ReactorByteStreamGrpc;
 import com.google.bytestream.ReadRequest;
+import com.google.protobuf.TextFormat;
 import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.BlobNotFoundException;
@@ -27,6 +28,7 @@ import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import dev.vouch.digest.DigestSet;
 import dev.vouch.digest.InvalidDigestException;
+import dev.vouch.logging.LogSafe;
 import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
@@ -292,7 +294,8 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private Mono<ServerCapabilities> serverCapabilities(String instance) {
         return capabilities.computeIfAbsent(instance, i -> Mono.defer(() -> withDeadline(capabilitiesStub, SHARED)
                         .getCapabilities(GetCapabilitiesRequest.newBuilder().setInstanceName(i).build()))
-                .doOnNext(caps -> log.debug("backend {} instance '{}': {}", name, i, caps.getCacheCapabilities()))
+                .doOnNext(caps -> log.debug("backend {} instance {}: {}", name, LogSafe.quote(i),
+                        TextFormat.shortDebugString(caps.getCacheCapabilities())))
                 .onErrorMap(e -> failures.of("GetCapabilities", e))
                 // failures are not cached: the next call asks again
                 .cache(caps -> FOREVER, e -> Duration.ZERO, () -> Duration.ZERO));

@@ -7,6 +7,8 @@ import dev.vouch.backend.BackendRegistry;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.config.VouchProperties;
 import io.grpc.ManagedChannel;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
@@ -46,6 +48,40 @@ class ReapiBackendFactoryTest {
                 });
 
         assertThat(channel.get().isShutdown()).isTrue();
+    }
+
+    /** Records what it builds, so a test can look at backends the registry never got to hold. */
+    static class RecordingFactory extends ReapiBackendFactory {
+        static final List<ReapiBackend> built = new CopyOnWriteArrayList<>();
+
+        @Override
+        public CacheBackend create(VouchProperties.Backend config) {
+            ReapiBackend backend = (ReapiBackend) super.create(config);
+            built.add(backend);
+            return backend;
+        }
+    }
+
+    @Test
+    void backendThatFailsToBuildClosesTheOnesBuiltBeforeIt() {
+        RecordingFactory.built.clear();
+        new ApplicationContextRunner()
+                .withUserConfiguration(Properties.class, BackendConfiguration.class, RecordingFactory.class)
+                .withPropertyValues(
+                        "vouch.backends[0].name=first",
+                        "vouch.backends[0].type=grpc",
+                        "vouch.backends[0].target=grpc://127.0.0.1:1",
+                        "vouch.backends[1].name=second",
+                        "vouch.backends[1].type=grpc",
+                        "vouch.backends[1].target=grpcs://cache.example:443",
+                        "vouch.backends[1].tls.ca-file=/nonexistent/vouch-ca.pem")
+                .run(running -> assertThat(running).getFailure()
+                        .hasStackTraceContaining("vouch.backends[second].tls.ca-file"));
+
+        assertThat(RecordingFactory.built).hasSize(1);
+        assertThat(RecordingFactory.built.get(0).name()).isEqualTo("first");
+        assertThat(RecordingFactory.built.get(0).channel().isShutdown())
+                .as("the first backend's channel is shut down when start-up fails").isTrue();
     }
 
     @Test

@@ -5,6 +5,7 @@ import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.embedded.DigestMismatchException;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.InvalidDigestException;
+import dev.vouch.logging.LogSafe;
 import io.grpc.Status;
 import io.grpc.StatusException;
 import io.grpc.StatusRuntimeException;
@@ -32,10 +33,13 @@ final class Statuses {
         } else {
             status = Status.INTERNAL.withDescription(about + ": " + error).withCause(error);
         }
+        // both may carry what the client sent (a raw hash, a resource name)
+        String what = LogSafe.escape(about);
+        String outcome = LogSafe.escape(status.toString());
         switch (status.getCode()) {
-            case NOT_FOUND, CANCELLED -> log.debug("{}: {}", about, status);
-            case INVALID_ARGUMENT, OUT_OF_RANGE -> log.info("{}: {}", about, status);
-            default -> log.error("{}: {}", about, status, error);
+            case NOT_FOUND, CANCELLED -> log.debug("{}: {}", what, outcome);
+            case INVALID_ARGUMENT, OUT_OF_RANGE -> log.info("{}: {}", what, outcome);
+            default -> log.error("{}: {}", what, outcome, error);
         }
         return status;
     }

@@ -7,6 +7,7 @@ import dev.vouch.backend.embedded.BlobStore;
 import dev.vouch.backend.embedded.DigestMismatchException;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
+import dev.vouch.logging.LogSafe;
 import java.net.URI;
 import java.nio.ByteBuffer;
 import java.util.OptionalLong;
@@ -134,7 +135,7 @@ public final class HttpCacheHandler {
         }
         return Mono.defer(() -> action.apply(hash))
                 .onErrorResume(e -> !(e instanceof ResponseStatusException), e -> {
-                    log.error("{} {} failed", request.method(), request.path(), e);
+                    log.error("{} {} failed", request.method(), LogSafe.quote(request.path()), e);
                     return problem(HttpStatus.INTERNAL_SERVER_ERROR, "internal-error", "Internal error",
                             "the embedded cache could not complete the request; the cause is in the service log");
                 });
