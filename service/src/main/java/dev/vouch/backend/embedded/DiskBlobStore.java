@@ -9,18 +9,18 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -31,8 +31,10 @@ import reactor.core.scheduler.Scheduler;
 /**
  * The embedded store on disk, in the normative layout of SPEC "The embedded backend":
  * {@code <data>/cas/<hh>/<hash>} and {@code <data>/ac/<hh>/<hash>}. Files appear only complete
- * (written under {@code <data>/tmp/} and renamed), and the total size is kept under a bound by
- * evicting least recently used entries. All file I/O runs on the given bounded scheduler.
+ * (written under {@code <data>/tmp/} and renamed). The total size, uploads in progress included,
+ * is kept under a bound by evicting least recently used entries; {@link StoreIndex} says how that
+ * stays consistent with the files under concurrency. All file I/O runs on the given bounded
+ * scheduler.
  */
 public final class DiskBlobStore implements BlobStore {
     private static final Logger log = LoggerFactory.getLogger(DiskBlobStore.class);
@@ -41,9 +43,9 @@ public final class DiskBlobStore implements BlobStore {
     private final Path casDir;
     private final Path acDir;
     private final Path tmpDir;
-    private final long maxSizeBytes;
     private final Scheduler io;
-    private final LruIndex index = new LruIndex();
+    private final StoreIndex index;
+    private final LongAdder bytesRead = new LongAdder();
 
     /**
      * Opens (creating if needed) the store under {@code dataDir}. Blocks to scan existing files,
@@ -54,8 +56,8 @@ public final class DiskBlobStore implements BlobStore {
         this.casDir = root.resolve("cas");
         this.acDir = root.resolve("ac");
         this.tmpDir = root.resolve("tmp");
-        this.maxSizeBytes = maxSizeBytes;
         this.io = ioScheduler;
+        this.index = new StoreIndex(maxSizeBytes);
         try {
             Files.createDirectories(casDir);
             Files.createDirectories(acDir);
@@ -81,8 +83,19 @@ public final class DiskBlobStore implements BlobStore {
         return tmpDir;
     }
 
+    /** Bytes stored plus bytes of uploads in progress: what the bound limits. */
     long totalBytes() {
         return index.totalBytes();
+    }
+
+    /** Bytes read from stored files (CAS blobs and AC entries) since the store was opened. */
+    public long bytesRead() {
+        return bytesRead.sum();
+    }
+
+    /** The index's view: each indexed file and its size. */
+    Map<Path, Long> indexedSizes() {
+        return index.sizes();
     }
 
     @Override
@@ -94,10 +107,11 @@ public final class DiskBlobStore implements BlobStore {
             Path file = acPath(action.hash());
             try {
                 byte[] bytes = Files.readAllBytes(file);
+                bytesRead.add(bytes.length);
                 used(file, bytes.length);
                 return bytes;
             } catch (NoSuchFileException e) {
-                index.forget(file);
+                index.absent(file);
                 return null;
             }
         }).subscribeOn(io);
@@ -107,14 +121,19 @@ public final class DiskBlobStore implements BlobStore {
     public Mono<Void> putActionResult(Digest action, byte[] serializedResult) {
         return Mono.<Void>fromRunnable(() -> {
             requireSha256(action);
+            String what = "Action Cache entry " + action;
+            index.requireFits(action, what, serializedResult.length);
+            StoreIndex.Reservation reservation = index.reservation(action, what);
             Path temp = null;
             try {
+                reservation.add(serializedResult.length);
                 temp = Files.createTempFile(tmpDir, "ac-", ".tmp");
                 Files.write(temp, serializedResult);
-                commit(temp, acPath(action.hash()), serializedResult.length);
+                index.commit(temp, acPath(action.hash()), serializedResult.length, reservation);
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot store action result " + action, e);
             } finally {
+                reservation.close();
                 deleteQuietly(temp);
             }
         }).subscribeOn(io);
@@ -137,10 +156,10 @@ public final class DiskBlobStore implements BlobStore {
             Path file = casPath(hash);
             try {
                 long size = Files.readAttributes(file, BasicFileAttributes.class).size();
-                index.touch(file, size);
+                index.observed(file, size);
                 return size;
             } catch (NoSuchFileException e) {
-                index.forget(file);
+                index.absent(file);
                 return null;
             }
         }).subscribeOn(io);
@@ -163,7 +182,7 @@ public final class DiskBlobStore implements BlobStore {
         Path file = casPath(digest.hash());
         return Flux.using(
                         () -> openForRead(file, digest),
-                        channel -> chunks(channel, offset, limit),
+                        channel -> chunks(channel, offset, limit).doOnNext(chunk -> bytesRead.add(chunk.remaining())),
                         DiskBlobStore::closeQuietly)
                 .subscribeOn(io)
                 // a cancel may come from a transport thread; closing the file belongs on the I/O scheduler
@@ -186,13 +205,16 @@ public final class DiskBlobStore implements BlobStore {
     }
 
     private Mono<Void> writeNew(Digest digest, Path target, Flux<ByteBuffer> data) {
+        String what = "blob " + digest;
+        index.requireFits(digest, what, digest.sizeBytes());
         return Mono.usingWhen(
-                Mono.fromCallable(() -> new TempFile(Files.createTempFile(tmpDir, "cas-", ".tmp"), digest)).subscribeOn(io),
+                Mono.fromCallable(() -> new TempFile(Files.createTempFile(tmpDir, "cas-", ".tmp"), digest,
+                        index.reservation(digest, what))).subscribeOn(io),
                 temp -> data.publishOn(io, 32)
                         .doOnNext(temp::append)
                         .then(Mono.fromRunnable(() -> {
                             temp.finish();
-                            commit(temp.path, target, digest.sizeBytes());
+                            index.commit(temp.path, target, digest.sizeBytes(), temp.reservation);
                         }).subscribeOn(io))
                         .then(),
                 // after a successful commit the temp file is gone and discard only closes the channel
@@ -202,33 +224,6 @@ public final class DiskBlobStore implements BlobStore {
                     log.warn("upload of blob {} failed, nothing stored: {}", digest, error.toString());
                 }).subscribeOn(io),
                 temp -> Mono.fromRunnable(temp::discard).subscribeOn(io));
-    }
-
-    private void commit(Path temp, Path target, long size) {
-        try {
-            Files.createDirectories(target.getParent());
-            try {
-                Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
-            } catch (AtomicMoveNotSupportedException e) {
-                // tmp/ lives inside the data directory, so this only happens on exotic filesystems
-                throw new IOException("the data directory's filesystem cannot rename atomically", e);
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot store " + target, e);
-        }
-        index.record(target, size);
-        evict(target);
-    }
-
-    private void evict(Path keep) {
-        for (Path victim : index.evictAbove(maxSizeBytes, keep)) {
-            try {
-                Files.deleteIfExists(victim);
-                log.debug("evicted {}", victim);
-            } catch (IOException e) {
-                log.warn("cannot evict {}: {}", victim, e.toString());
-            }
-        }
     }
 
     /** Existence straight from the filesystem: an operator may delete files at any time. */
@@ -242,14 +237,11 @@ public final class DiskBlobStore implements BlobStore {
         Path file = casPath(digest.hash());
         try {
             long size = Files.readAttributes(file, BasicFileAttributes.class).size();
+            index.observed(file, size);
             // a file of another size is not this digest's blob (e.g. truncated by hand)
-            if (size != digest.sizeBytes()) {
-                return false;
-            }
-            index.touch(file, size);
-            return true;
+            return size == digest.sizeBytes();
         } catch (NoSuchFileException e) {
-            index.forget(file);
+            index.absent(file);
             return false;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot check " + file, e);
@@ -261,7 +253,7 @@ public final class DiskBlobStore implements BlobStore {
         try {
             channel = FileChannel.open(file, StandardOpenOption.READ);
         } catch (NoSuchFileException e) {
-            index.forget(file);
+            index.absent(file);
             throw new BlobNotFoundException(digest);
         }
         used(file, channel.size());
@@ -270,7 +262,7 @@ public final class DiskBlobStore implements BlobStore {
 
     /** Records a read in the index and in the file's mtime, so LRU order survives a restart. */
     private void used(Path file, long size) {
-        index.touch(file, size);
+        index.observed(file, size);
         try {
             Files.setLastModifiedTime(file, FileTime.fromMillis(System.currentTimeMillis()));
         } catch (IOException e) {
@@ -329,9 +321,13 @@ public final class DiskBlobStore implements BlobStore {
             }
         }
         found.sort(Comparator.comparing(Found::modified));
-        found.forEach(f -> index.record(f.file(), f.size()));
-        evict(null);
-        log.info("embedded store: {} entries, {} bytes (bound {} bytes)", index.size(), index.totalBytes(), maxSizeBytes);
+        // stamps below any taken from now on, in the order of the files' modification times
+        long stamp = System.nanoTime() - found.size();
+        for (Found f : found) {
+            index.learn(f.file(), f.size(), stamp++);
+        }
+        index.evictToFit();
+        log.info("embedded store: {} entries, {} bytes (bound {} bytes)", index.size(), index.totalBytes(), index.bound());
     }
 
     private static boolean isEntryPath(Path area, Path file) {
@@ -384,15 +380,19 @@ public final class DiskBlobStore implements BlobStore {
         private final Path path;
         private final FileChannel channel;
         private final DigestCheck check;
+        private final StoreIndex.Reservation reservation;
 
-        TempFile(Path path, Digest digest) throws IOException {
+        TempFile(Path path, Digest digest, StoreIndex.Reservation reservation) throws IOException {
             this.path = path;
             this.channel = FileChannel.open(path, StandardOpenOption.WRITE);
             this.check = new DigestCheck(digest);
+            this.reservation = reservation;
         }
 
         void append(ByteBuffer chunk) {
             check.update(chunk);
+            // room first: the bytes count toward the bound before they reach the disk
+            reservation.add(chunk.remaining());
             ByteBuffer source = chunk.duplicate();
             try {
                 while (source.hasRemaining()) {
@@ -415,6 +415,7 @@ public final class DiskBlobStore implements BlobStore {
         void discard() {
             closeQuietly(channel);
             deleteQuietly(path);
+            reservation.close();
         }
     }
 }
