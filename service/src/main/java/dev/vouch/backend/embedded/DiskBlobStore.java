@@ -105,16 +105,30 @@ public final class DiskBlobStore implements BlobStore {
         }
         return Mono.fromCallable(() -> {
             Path file = acPath(action.hash());
-            try {
-                byte[] bytes = Files.readAllBytes(file);
-                bytesRead.add(bytes.length);
-                used(file, bytes.length);
+            try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+                long size = channel.size();
+                // the length decides before a byte is read: an entry is parsed whole, so it is read whole
+                if (size > MAX_ACTION_RESULT_BYTES) {
+                    index.observed(file, size);
+                    throw new DamagedEntryException("Action Cache entry " + action.hash() + " is " + size
+                            + " bytes, more than the " + MAX_ACTION_RESULT_BYTES + " an ActionResult may have; not reading it");
+                }
+                byte[] bytes = readFully(channel, file, (int) size);
+                used(file, size);
                 return bytes;
             } catch (NoSuchFileException e) {
                 index.absent(file);
                 return null;
             }
         }).subscribeOn(io);
+    }
+
+    @Override
+    public Mono<Long> actionResultSize(Digest action) {
+        if (!isSha256(action)) {
+            return Mono.empty();
+        }
+        return Mono.fromCallable(() -> sizeOf(acPath(action.hash()))).subscribeOn(io);
     }
 
     @Override
@@ -152,17 +166,19 @@ public final class DiskBlobStore implements BlobStore {
         if (hash.equals(EMPTY_SHA256)) {
             return Mono.just(0L);
         }
-        return Mono.fromCallable(() -> {
-            Path file = casPath(hash);
-            try {
-                long size = Files.readAttributes(file, BasicFileAttributes.class).size();
-                index.observed(file, size);
-                return size;
-            } catch (NoSuchFileException e) {
-                index.absent(file);
-                return null;
-            }
-        }).subscribeOn(io);
+        return Mono.fromCallable(() -> sizeOf(casPath(hash))).subscribeOn(io);
+    }
+
+    /** A stored file's length as of now, from its attributes; null when it does not exist. */
+    private Long sizeOf(Path file) throws IOException {
+        try {
+            long size = Files.readAttributes(file, BasicFileAttributes.class).size();
+            index.observed(file, size);
+            return size;
+        } catch (NoSuchFileException e) {
+            index.absent(file);
+            return null;
+        }
     }
 
     @Override
@@ -173,16 +189,17 @@ public final class DiskBlobStore implements BlobStore {
 
     @Override
     public Flux<ByteBuffer> read(Digest digest, long offset, long limit) {
-        if (digest.isEmptyBlob()) {
+        if (BlobStore.isEmptyBlob(digest)) {
             return Flux.empty();
         }
-        if (!isSha256(digest)) {
+        // no stored file has length 0 under another hash's name: a write of it fails its hash check
+        if (!isSha256(digest) || digest.sizeBytes() == 0) {
             return Flux.error(new BlobNotFoundException(digest));
         }
         Path file = casPath(digest.hash());
         return Flux.using(
                         () -> openForRead(file, digest),
-                        channel -> chunks(channel, offset, limit).doOnNext(chunk -> bytesRead.add(chunk.remaining())),
+                        channel -> chunks(channel, file, offset, limit, digest.sizeBytes()),
                         DiskBlobStore::closeQuietly)
                 .subscribeOn(io)
                 // a cancel may come from a transport thread; closing the file belongs on the I/O scheduler
@@ -193,7 +210,8 @@ public final class DiskBlobStore implements BlobStore {
     public Mono<Void> write(Digest digest, Flux<ByteBuffer> data) {
         return Mono.defer(() -> {
             requireSha256(digest);
-            if (digest.isEmptyBlob()) {
+            if (digest.sizeBytes() == 0) {
+                // the empty blob, or a size-0 digest of another hash, which the check refuses
                 DigestCheck check = new DigestCheck(digest);
                 return data.doOnNext(check::update).then(Mono.fromRunnable(check::finish));
             }
@@ -228,10 +246,10 @@ public final class DiskBlobStore implements BlobStore {
 
     /** Existence straight from the filesystem: an operator may delete files at any time. */
     private boolean present(Digest digest) {
-        if (digest.isEmptyBlob()) {
+        if (BlobStore.isEmptyBlob(digest)) {
             return true;
         }
-        if (!isSha256(digest)) {
+        if (!isSha256(digest) || digest.sizeBytes() == 0) {
             return false;
         }
         Path file = casPath(digest.hash());
@@ -248,6 +266,10 @@ public final class DiskBlobStore implements BlobStore {
         }
     }
 
+    /**
+     * The blob's file, open, after checking its length is the digest's: a blob stored under this
+     * hash with another length is absent for this digest, and not a byte of it is read.
+     */
     private FileChannel openForRead(Path file, Digest digest) throws IOException {
         FileChannel channel;
         try {
@@ -256,7 +278,19 @@ public final class DiskBlobStore implements BlobStore {
             index.absent(file);
             throw new BlobNotFoundException(digest);
         }
-        used(file, channel.size());
+        long size;
+        try {
+            size = channel.size();
+        } catch (IOException e) {
+            closeQuietly(channel);
+            throw e;
+        }
+        if (size != digest.sizeBytes()) {
+            closeQuietly(channel);
+            index.observed(file, size);
+            throw new BlobNotFoundException(digest);
+        }
+        used(file, size);
         return channel;
     }
 
@@ -270,26 +304,40 @@ public final class DiskBlobStore implements BlobStore {
         }
     }
 
-    private static Flux<ByteBuffer> chunks(FileChannel channel, long offset, long limit) {
+    private byte[] readFully(FileChannel channel, Path file, int size) throws IOException {
+        ByteBuffer bytes = ByteBuffer.allocate(size);
+        while (bytes.hasRemaining()) {
+            if (channel.read(bytes) < 0) {
+                throw new IOException(file + " became shorter than the " + size + " bytes it had when opened");
+            }
+        }
+        bytesRead.add(size);
+        return bytes.array();
+    }
+
+    /**
+     * The file's bytes from {@code offset}, at most {@code limit} (0: all), never past {@code size},
+     * the length checked when it was opened: what is read is bounded by what was verified.
+     */
+    private Flux<ByteBuffer> chunks(FileChannel channel, Path file, long offset, long limit, long size) {
+        long end = limit > 0 ? Math.min(size, offset + limit) : size;
         long[] position = {offset};
-        long[] remaining = {limit > 0 ? limit : Long.MAX_VALUE};
         return Flux.generate(sink -> {
             try {
-                int want = (int) Math.min(CHUNK_SIZE, remaining[0]);
-                ByteBuffer chunk = want == 0 ? null : ByteBuffer.allocate(want);
-                while (chunk != null && chunk.hasRemaining()) {
-                    int n = channel.read(chunk, position[0] + chunk.position());
-                    if (n < 0) {
-                        break;
-                    }
-                }
-                if (chunk == null || chunk.position() == 0) {
+                int want = (int) Math.min(CHUNK_SIZE, end - position[0]);
+                if (want <= 0) {
                     sink.complete();
                     return;
                 }
+                ByteBuffer chunk = ByteBuffer.allocate(want);
+                while (chunk.hasRemaining()) {
+                    if (channel.read(chunk, position[0] + chunk.position()) < 0) {
+                        throw new IOException(file + " became shorter than the " + size + " bytes it had when opened");
+                    }
+                }
                 chunk.flip();
-                position[0] += chunk.remaining();
-                remaining[0] -= chunk.remaining();
+                position[0] += want;
+                bytesRead.add(want);
                 sink.next(chunk);
             } catch (IOException e) {
                 sink.error(e);
@@ -340,8 +388,6 @@ public final class DiskBlobStore implements BlobStore {
                 && hash.startsWith(relative.getName(0).toString())
                 && hash.chars().allMatch(c -> (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
     }
-
-    static final String EMPTY_SHA256 = DigestFunction.SHA256.digestOf(new byte[0]).hash();
 
     static boolean isSha256Hash(String hash) {
         return hash.length() == DigestFunction.SHA256.hexLength()

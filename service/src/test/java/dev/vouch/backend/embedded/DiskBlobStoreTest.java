@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import build.bazel.remote.execution.v2.ActionResult;
 import dev.vouch.digest.Digest;
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -221,6 +222,39 @@ class DiskBlobStoreTest extends BlobStoreContractTest {
         assertThat(small.totalBytes()).isEqualTo(2_000);
     }
 
+    /** A 1 GiB file asked for as (hash, 1) or (hash, 1 GiB + 1): absent, and not one byte of it read. */
+    @Test
+    void understatedSizeOfAHugeFileIsNotFoundWithoutReadingIt() throws IOException {
+        String hash = digestOf("stands in for a 1 GiB blob".getBytes(StandardCharsets.UTF_8)).hash();
+        long size = 1L << 30;
+        sparseFile(store.casPath(hash), size);
+        long before = store.bytesRead();
+
+        for (long claimed : new long[] {1, size - 1, size + 1}) {
+            StepVerifier.create(store.read(new Digest(hash, claimed)))
+                    .expectError(dev.vouch.backend.BlobNotFoundException.class)
+                    .verify(TIMEOUT);
+            StepVerifier.create(store.contains(new Digest(hash, claimed))).expectNext(false).verifyComplete();
+        }
+
+        assertThat(store.bytesRead() - before).isZero();
+    }
+
+    /** No ActionResult is that large; reading it whole would take the heap, so the store refuses before reading. */
+    @Test
+    void hugeActionCacheEntryIsRefusedWithoutReadingIt() throws IOException {
+        Digest action = digestOf("an action whose entry was blown up by hand".getBytes(StandardCharsets.UTF_8));
+        sparseFile(store.acPath(action.hash()), 1L << 30);
+        long before = store.bytesRead();
+
+        StepVerifier.create(store.getActionResult(action))
+                .expectErrorSatisfies(e -> assertThat(e).hasMessageContaining(action.hash())
+                        .hasMessageContaining("1073741824 bytes"))
+                .verify(TIMEOUT);
+
+        assertThat(store.bytesRead() - before).isZero();
+    }
+
     @Test
     void evictionToleratesFilesDeletedByHand() throws IOException {
         DiskBlobStore small = new DiskBlobStore(data.resolve("small"), 2_000, io);
@@ -282,6 +316,13 @@ class DiskBlobStoreTest extends BlobStoreContractTest {
                         .subscribeOn(parallel))
                 .expectNextCount(1)
                 .verifyComplete();
+    }
+
+    static void sparseFile(Path file, long size) throws IOException {
+        Files.createDirectories(file.getParent());
+        try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
+            raf.setLength(size);
+        }
     }
 
     private static Path placeByHand(Path dataDir, byte[] blob, long modifiedMillis) throws IOException {

@@ -2,6 +2,7 @@ package dev.vouch.backend.embedded.grpc;
 
 import build.bazel.remote.execution.v2.DigestFunction;
 import dev.vouch.backend.BlobNotFoundException;
+import dev.vouch.backend.embedded.DamagedEntryException;
 import dev.vouch.backend.embedded.DigestMismatchException;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.InvalidDigestException;
@@ -29,6 +30,8 @@ final class Statuses {
             status = Status.NOT_FOUND.withDescription(error.getMessage());
         } else if (error instanceof DigestMismatchException || error instanceof InvalidDigestException) {
             status = Status.INVALID_ARGUMENT.withDescription(error.getMessage());
+        } else if (error instanceof DamagedEntryException) {
+            status = Status.DATA_LOSS.withDescription(error.getMessage());
         } else {
             status = Status.INTERNAL.withDescription(about + ": " + error).withCause(error);
         }

@@ -31,12 +31,14 @@ import reactor.core.publisher.Mono;
 /**
  * The Bazel HTTP cache protocol over the embedded store: {@code GET}/{@code HEAD}/{@code PUT} of
  * {@code ac/<hash>} (a serialized ActionResult) and {@code cas/<hash>} (a blob), SHA-256 only.
- * CAS bodies stream in both directions; only Action Cache values, which are small, are held whole.
+ * CAS bodies stream in both directions, in the store's chunks of at most 64 KiB with the
+ * connection's backpressure, so a GET never holds a whole blob; only Action Cache values, at most
+ * {@link BlobStore#MAX_ACTION_RESULT_BYTES}, are held whole, and {@code HEAD} reads nothing.
  */
 public final class HttpCacheHandler {
     private static final Logger log = LoggerFactory.getLogger(HttpCacheHandler.class);
     /** Far above any real ActionResult, low enough that a stray upload cannot exhaust the heap. */
-    public static final int MAX_ACTION_RESULT_BYTES = 64 << 20;
+    public static final int MAX_ACTION_RESULT_BYTES = BlobStore.MAX_ACTION_RESULT_BYTES;
 
     private final BlobStore store;
 
@@ -52,8 +54,9 @@ public final class HttpCacheHandler {
     }
 
     public Mono<ServerResponse> headActionResult(ServerRequest request) {
-        return withHash(request, hash -> store.getActionResult(actionKey(hash))
-                .flatMap(bytes -> ServerResponse.ok().contentLength(bytes.length).build())
+        // the length from the file's attributes: a HEAD never reads the entry
+        return withHash(request, hash -> store.actionResultSize(actionKey(hash))
+                .flatMap(size -> ServerResponse.ok().contentLength(size).build())
                 .switchIfEmpty(ServerResponse.notFound().build()));
     }
 

@@ -226,6 +226,19 @@ class EmbeddedGrpcTest {
     }
 
     @Test
+    void byteStreamReadOfAnotherSizeIsNotFound() {
+        byte[] blob = randomBytes(100_000, 7);
+        Digest digest = digestOf(blob);
+        write(uploads(digest), blob);
+
+        for (long wrongSize : new long[] {1, blob.length + 1}) {
+            String name = "blobs/" + digest.hash() + "/" + wrongSize;
+            assertThat(codeOf(() -> read(name, 0, 0))).as(name).isEqualTo(Status.Code.NOT_FOUND);
+        }
+        assertThat(read(blobs(digest), 0, 0)).isEqualTo(blob);
+    }
+
+    @Test
     void byteStreamWrongHashIsInvalidArgumentAndStoresNothing() throws Exception {
         byte[] blob = randomBytes(40_000, 4);
         Digest wrong = new Digest(digestOf("something else").hash(), blob.length);
@@ -334,6 +347,31 @@ class EmbeddedGrpcTest {
         assertThat(response.getResponses(0).getData().toByteArray()).isEqualTo(present);
         assertThat(response.getResponses(1).getDigest()).isEqualTo(absent.toProto());
         assertThat(response.getResponses(1).getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND.value());
+    }
+
+    @Test
+    void batchReadBlobsOfAnotherSizeIsNotFound() {
+        byte[] blob = randomBytes(1_000, 10);
+        Digest digest = digestOf(blob);
+        write(uploads(digest), blob);
+        Digest understated = new Digest(digest.hash(), 1);
+        Digest overstated = new Digest(digest.hash(), blob.length + 1);
+
+        BatchReadBlobsResponse response = ContentAddressableStorageGrpc.newBlockingStub(channel)
+                .batchReadBlobs(BatchReadBlobsRequest.newBuilder()
+                        .addDigests(understated.toProto())
+                        .addDigests(overstated.toProto())
+                        .addDigests(digest.toProto())
+                        .build());
+
+        assertThat(response.getResponses(0).getDigest()).isEqualTo(understated.toProto());
+        assertThat(response.getResponses(0).getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND.value());
+        assertThat(response.getResponses(0).getData()).isEmpty();
+        assertThat(response.getResponses(1).getDigest()).isEqualTo(overstated.toProto());
+        assertThat(response.getResponses(1).getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND.value());
+        assertThat(response.getResponses(1).getData()).isEmpty();
+        assertThat(response.getResponses(2).getStatus().getCode()).isEqualTo(Status.Code.OK.value());
+        assertThat(response.getResponses(2).getData().toByteArray()).isEqualTo(blob);
     }
 
     @Test

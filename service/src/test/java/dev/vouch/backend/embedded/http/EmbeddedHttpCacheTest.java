@@ -1,13 +1,19 @@
 package dev.vouch.backend.embedded.http;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import build.bazel.remote.execution.v2.ActionResult;
 import build.bazel.remote.execution.v2.OutputFile;
+import dev.vouch.backend.embedded.BlobStore;
+import dev.vouch.backend.embedded.DiskBlobStore;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import dev.vouch.digest.Hasher;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.RandomAccessFile;
+import java.net.Socket;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -16,6 +22,7 @@ import java.time.Duration;
 import java.util.HexFormat;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.core.io.buffer.DataBuffer;
@@ -40,6 +47,9 @@ class EmbeddedHttpCacheTest {
 
     @LocalServerPort
     int port;
+
+    @Autowired
+    BlobStore store;
 
     @Test
     void blobRoundTrip() {
@@ -181,6 +191,83 @@ class EmbeddedHttpCacheTest {
         }).reduce(0L, Long::sum).block(Duration.ofSeconds(60));
         assertThat(received).isEqualTo(size);
         assertThat(hasher.finish()).isEqualTo(digest);
+    }
+
+    /** HEAD answers from the file's length and GET refuses an entry no ActionResult can be: neither reads it. */
+    @Test
+    void headAndGetOfAHugeActionCacheEntryReadNothing() throws IOException {
+        String hash = DigestFunction.SHA256.digestOf("an entry blown up by hand".getBytes(StandardCharsets.UTF_8)).hash();
+        Path entry = DATA.resolve("ac").resolve(hash.substring(0, 2)).resolve(hash);
+        sparseFile(entry, 256L << 20);
+        long before = disk().bytesRead();
+
+        client().head().uri("/cache/ac/" + hash).exchange().expectStatus().isOk().expectHeader().contentLength(256L << 20);
+        client().get().uri("/cache/ac/" + hash).exchange().expectStatus().is5xxServerError()
+                .expectHeader().contentType(MediaType.APPLICATION_PROBLEM_JSON);
+
+        assertThat(disk().bytesRead() - before).isZero();
+        Files.delete(entry);
+    }
+
+    /**
+     * A GET of a 1 GiB blob streams: with a client that took 1 MiB and stopped reading, the store
+     * has read a bounded window ahead (socket buffers and a few chunks), never the whole file.
+     */
+    @Test
+    void getOfAHugeBlobStreamsInBoundedChunks() throws Exception {
+        String hash = DigestFunction.SHA256.digestOf("stands in for 1 GiB".getBytes(StandardCharsets.UTF_8)).hash();
+        sparseFile(casFile(hash), 1L << 30);
+        long before = disk().bytesRead();
+        try (Socket socket = connect()) {
+            socket.setReceiveBufferSize(64 << 10);
+            socket.getOutputStream().write(("GET /cache/cas/" + hash + " HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            InputStream in = socket.getInputStream();
+            assertThat(statusLine(in)).startsWith("HTTP/1.1 200");
+            assertThat(headers(in)).containsIgnoringCase("content-length: " + (1L << 30));
+            assertThat(in.readNBytes(1 << 20)).hasSize(1 << 20);
+
+            await().during(Duration.ofMillis(1500)).atMost(Duration.ofSeconds(10))
+                    .until(() -> disk().bytesRead() - before < 64L << 20);
+        }
+        Files.delete(casFile(hash));
+    }
+
+    private DiskBlobStore disk() {
+        return (DiskBlobStore) store;
+    }
+
+    private Socket connect() throws IOException {
+        Socket socket = new Socket("127.0.0.1", port);
+        socket.setSoTimeout(10_000);
+        return socket;
+    }
+
+    private static String statusLine(InputStream in) throws IOException {
+        StringBuilder line = new StringBuilder();
+        for (int c = in.read(); c >= 0 && c != '\n'; c = in.read()) {
+            line.append((char) c);
+        }
+        return line.toString().trim();
+    }
+
+    private static String headers(InputStream in) throws IOException {
+        StringBuilder text = new StringBuilder();
+        while (!text.toString().endsWith("\r\n\r\n")) {
+            int c = in.read();
+            if (c < 0) {
+                break;
+            }
+            text.append((char) c);
+        }
+        return text.toString();
+    }
+
+    private static void sparseFile(Path file, long size) throws IOException {
+        Files.createDirectories(file.getParent());
+        try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
+            raf.setLength(size);
+        }
     }
 
     private WebTestClient client() {
