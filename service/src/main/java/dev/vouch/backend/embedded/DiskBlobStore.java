@@ -1,6 +1,7 @@
 package dev.vouch.backend.embedded;
 
 import dev.vouch.backend.BlobNotFoundException;
+import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import dev.vouch.digest.DigestSet;
@@ -16,6 +17,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -44,19 +46,27 @@ public final class DiskBlobStore implements BlobStore {
     private final Path acDir;
     private final Path tmpDir;
     private final Scheduler io;
+    private final Duration uploadIdleTimeout;
     private final StoreIndex index;
     private final LongAdder bytesRead = new LongAdder();
 
+    /** A store with the default upload idle timeout; see the main constructor. */
+    public DiskBlobStore(Path dataDir, long maxSizeBytes, Scheduler ioScheduler) {
+        this(dataDir, maxSizeBytes, VouchProperties.Embedded.defaults().uploadIdleTimeout(), ioScheduler);
+    }
+
     /**
      * Opens (creating if needed) the store under {@code dataDir}. Blocks to scan existing files,
-     * so call it at start-up, not on an event loop.
+     * so call it at start-up, not on an event loop. An upload that sends nothing for
+     * {@code uploadIdleTimeout} fails with {@link UploadStalledException} and leaves nothing behind.
      */
-    public DiskBlobStore(Path dataDir, long maxSizeBytes, Scheduler ioScheduler) {
+    public DiskBlobStore(Path dataDir, long maxSizeBytes, Duration uploadIdleTimeout, Scheduler ioScheduler) {
         Path root = dataDir.toAbsolutePath().normalize();
         this.casDir = root.resolve("cas");
         this.acDir = root.resolve("ac");
         this.tmpDir = root.resolve("tmp");
         this.io = ioScheduler;
+        this.uploadIdleTimeout = uploadIdleTimeout;
         this.index = new StoreIndex(maxSizeBytes);
         try {
             Files.createDirectories(casDir);
@@ -210,15 +220,19 @@ public final class DiskBlobStore implements BlobStore {
     public Mono<Void> write(Digest digest, Flux<ByteBuffer> data) {
         return Mono.defer(() -> {
             requireSha256(digest);
+            // a client that stops sending must not hold a file, a descriptor and part of the bound forever
+            Flux<ByteBuffer> upload = data.timeout(uploadIdleTimeout, Flux.defer(() -> Flux.error(new UploadStalledException(digest,
+                    "upload of blob " + digest + " sent nothing for " + forPeople(uploadIdleTimeout)
+                            + " (vouch.embedded.upload-idle-timeout); aborted, nothing stored"))));
             if (digest.sizeBytes() == 0) {
                 // the empty blob, or a size-0 digest of another hash, which the check refuses
                 DigestCheck check = new DigestCheck(digest);
-                return data.doOnNext(check::update).then(Mono.fromRunnable(check::finish));
+                return upload.doOnNext(check::update).then(Mono.fromRunnable(check::finish));
             }
             Path target = casPath(digest.hash());
             return Mono.fromCallable(() -> present(digest))
                     .subscribeOn(io)
-                    .flatMap(exists -> exists ? data.then() : writeNew(digest, target, data));
+                    .flatMap(exists -> exists ? upload.then() : writeNew(digest, target, upload));
         });
     }
 
@@ -239,7 +253,12 @@ public final class DiskBlobStore implements BlobStore {
                 temp -> Mono.fromRunnable(temp::discard).subscribeOn(io),
                 (temp, error) -> Mono.fromRunnable(() -> {
                     temp.discard();
-                    log.warn("upload of blob {} failed, nothing stored: {}", digest, error.toString());
+                    if (error instanceof UploadStalledException || error instanceof StoreFullException) {
+                        // the client's doing or a full store: it gets the reason, the log gets one line
+                        log.info("{}", error.getMessage());
+                    } else {
+                        log.warn("upload of blob {} failed, nothing stored: {}", digest, error.toString());
+                    }
                 }).subscribeOn(io),
                 temp -> Mono.fromRunnable(temp::discard).subscribeOn(io));
     }
@@ -387,6 +406,11 @@ public final class DiskBlobStore implements BlobStore {
         return hash.length() == DigestFunction.SHA256.hexLength()
                 && hash.startsWith(relative.getName(0).toString())
                 && hash.chars().allMatch(c -> (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+    }
+
+    private static String forPeople(Duration duration) {
+        long millis = duration.toMillis();
+        return millis % 1000 == 0 ? millis / 1000 + " s" : millis + " ms";
     }
 
     static boolean isSha256Hash(String hash) {

@@ -23,7 +23,8 @@ public class EmbeddedConfiguration {
 
     @Bean
     public BlobStore embeddedBlobStore(VouchProperties properties, @Qualifier("ioScheduler") Scheduler ioScheduler) {
-        return new DiskBlobStore(properties.dataDir(), properties.embedded().maxSizeBytes(), ioScheduler);
+        VouchProperties.Embedded embedded = properties.embedded();
+        return new DiskBlobStore(properties.dataDir(), embedded.maxSizeBytes(), embedded.uploadIdleTimeout(), ioScheduler);
     }
 
     /** Every {@code embedded} backend entry is a view of the one store, under its configured name. */

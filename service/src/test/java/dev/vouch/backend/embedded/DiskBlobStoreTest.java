@@ -1,6 +1,8 @@
 package dev.vouch.backend.embedded;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import static org.awaitility.Awaitility.await;
 
 import build.bazel.remote.execution.v2.ActionResult;
@@ -12,7 +14,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
+import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.List;
 import java.util.stream.Stream;
@@ -220,6 +224,29 @@ class DiskBlobStoreTest extends BlobStoreContractTest {
         writingX.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
         assertThat(small.casPath(digestOf(x).hash())).hasBinaryContent(x);
         assertThat(small.totalBytes()).isEqualTo(2_000);
+    }
+
+    @Test
+    void stalledUploadIsAbortedAfterTheIdleTimeout() throws Exception {
+        assumeTrue(OpenFiles.visible(), "needs /proc/self/fd");
+        DiskBlobStore quick = new DiskBlobStore(data.resolve("quick"), 1 << 20, Duration.ofMillis(300), io);
+        byte[] blob = randomBytes(50_000, 12);
+        Sinks.Many<ByteBuffer> upload = Sinks.many().unicast().onBackpressureBuffer();
+        CompletableFuture<Void> writing = quick.write(digestOf(blob), upload.asFlux()).toFuture();
+        upload.tryEmitNext(ByteBuffer.wrap(blob, 0, 20_000));
+        await().atMost(TIMEOUT).until(() -> filesUnder(quick.tmpDir()).size() == 1 && OpenFiles.under(quick.tmpDir()).size() == 1);
+        assertThat(quick.totalBytes()).isEqualTo(20_000);
+
+        // the client sends nothing more: the store gives up by itself
+        assertThatThrownBy(() -> writing.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS))
+                .isInstanceOf(ExecutionException.class)
+                .cause().isInstanceOf(UploadStalledException.class)
+                .hasMessageContaining(digestOf(blob).toString())
+                .hasMessageContaining("vouch.embedded.upload-idle-timeout");
+
+        await().atMost(TIMEOUT).until(() -> filesUnder(quick.tmpDir()).isEmpty() && OpenFiles.under(quick.tmpDir()).isEmpty());
+        assertThat(quick.totalBytes()).isZero();
+        assertThat(quick.casPath(digestOf(blob).hash())).doesNotExist();
     }
 
     /** A 1 GiB file asked for as (hash, 1) or (hash, 1 GiB + 1): absent, and not one byte of it read. */

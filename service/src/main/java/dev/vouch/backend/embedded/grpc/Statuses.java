@@ -4,6 +4,8 @@ import build.bazel.remote.execution.v2.DigestFunction;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.embedded.DamagedEntryException;
 import dev.vouch.backend.embedded.DigestMismatchException;
+import dev.vouch.backend.embedded.StoreFullException;
+import dev.vouch.backend.embedded.UploadStalledException;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.InvalidDigestException;
 import io.grpc.Status;
@@ -32,12 +34,17 @@ final class Statuses {
             status = Status.INVALID_ARGUMENT.withDescription(error.getMessage());
         } else if (error instanceof DamagedEntryException) {
             status = Status.DATA_LOSS.withDescription(error.getMessage());
+        } else if (error instanceof StoreFullException) {
+            status = Status.RESOURCE_EXHAUSTED.withDescription(error.getMessage());
+        } else if (error instanceof UploadStalledException) {
+            status = Status.DEADLINE_EXCEEDED.withDescription(error.getMessage());
         } else {
             status = Status.INTERNAL.withDescription(about + ": " + error).withCause(error);
         }
         switch (status.getCode()) {
             case NOT_FOUND, CANCELLED -> log.debug("{}: {}", about, status);
-            case INVALID_ARGUMENT, OUT_OF_RANGE -> log.info("{}: {}", about, status);
+            case INVALID_ARGUMENT, OUT_OF_RANGE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, FAILED_PRECONDITION ->
+                    log.info("{}: {}", about, status);
             default -> log.error("{}: {}", about, status, error);
         }
         return status;

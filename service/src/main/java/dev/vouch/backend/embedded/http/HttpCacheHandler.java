@@ -5,6 +5,8 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.embedded.BlobStore;
 import dev.vouch.backend.embedded.DigestMismatchException;
+import dev.vouch.backend.embedded.StoreFullException;
+import dev.vouch.backend.embedded.UploadStalledException;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import java.net.URI;
@@ -107,7 +109,10 @@ public final class HttpCacheHandler {
             return store.write(digest, data)
                     .then(Mono.defer(() -> ServerResponse.ok().build()))
                     .onErrorResume(DigestMismatchException.class, e -> problem(HttpStatus.BAD_REQUEST, "digest-mismatch",
-                            "Digest mismatch", e.getMessage() + "; nothing was stored"));
+                            "Digest mismatch", e.getMessage() + "; nothing was stored"))
+                    .onErrorResume(UploadStalledException.class, e -> problem(HttpStatus.REQUEST_TIMEOUT, "upload-stalled",
+                            "Upload stalled", e.getMessage()))
+                    .onErrorResume(StoreFullException.class, HttpCacheHandler::storeFull);
         });
     }
 
@@ -124,7 +129,8 @@ public final class HttpCacheHandler {
                 .doOnSuccess(stored -> log.info("stored action result {} over HTTP ({} output files, {} output directories;"
                                 + " the HTTP protocol names an action by hash only, so its size is not known here)",
                         hash, result.getOutputFilesCount(), result.getOutputDirectoriesCount()))
-                .then(Mono.defer(() -> ServerResponse.ok().build()));
+                .then(Mono.defer(() -> ServerResponse.ok().build()))
+                .onErrorResume(StoreFullException.class, HttpCacheHandler::storeFull);
     }
 
     /** Validates the {@code hash} path segment, runs {@code action}, and answers store failures as problems. */
@@ -169,6 +175,10 @@ public final class HttpCacheHandler {
         } finally {
             DataBufferUtils.release(buffer);
         }
+    }
+
+    private static Mono<ServerResponse> storeFull(StoreFullException e) {
+        return problem(HttpStatus.INSUFFICIENT_STORAGE, "store-full", "Store full", e.getMessage());
     }
 
     private static Mono<ServerResponse> notFound(String area, String hash) {

@@ -2,6 +2,7 @@ package dev.vouch.backend.embedded.grpc;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import build.bazel.remote.execution.v2.ActionCacheGrpc;
 import build.bazel.remote.execution.v2.ActionResult;
@@ -36,6 +37,7 @@ import com.google.common.util.concurrent.MoreExecutors;
 import com.google.protobuf.ByteString;
 import dev.vouch.api.grpc.GrpcServer;
 import dev.vouch.backend.embedded.DiskBlobStore;
+import dev.vouch.backend.embedded.OpenFiles;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
@@ -53,6 +55,8 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Random;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
@@ -69,6 +73,8 @@ class EmbeddedGrpcTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(10);
     private static final int CHUNK = 16 * 1024;
     private static final long MAX_BATCH = 1 << 20;
+    private static final long MAX_SIZE = 1L << 30;
+    private static final Duration UPLOAD_IDLE_TIMEOUT = Duration.ofSeconds(1);
 
     @TempDir
     Path data;
@@ -81,7 +87,7 @@ class EmbeddedGrpcTest {
     @BeforeEach
     void start() {
         io = Schedulers.newBoundedElastic(4, 1000, "test-io");
-        store = new DiskBlobStore(data, 1L << 30, io);
+        store = new DiskBlobStore(data, MAX_SIZE, UPLOAD_IDLE_TIMEOUT, io);
         VouchProperties properties = new VouchProperties(data,
                 new VouchProperties.Grpc(0, 16 << 20, 1),
                 new VouchProperties.Embedded(1L << 30, MAX_BATCH),
@@ -236,6 +242,54 @@ class EmbeddedGrpcTest {
             assertThat(codeOf(() -> read(name, 0, 0))).as(name).isEqualTo(Status.Code.NOT_FOUND);
         }
         assertThat(read(blobs(digest), 0, 0)).isEqualTo(blob);
+    }
+
+    /** A client that stops sending mid-upload: the server ends the call and frees its temporary file. */
+    @Test
+    void stalledByteStreamWriteIsAbortedAndItsTempFileDeleted() throws Exception {
+        assumeTrue(OpenFiles.visible(), "needs /proc/self/fd");
+        byte[] blob = randomBytes(4 * CHUNK, 8);
+        Digest digest = digestOf(blob);
+        Path tmp = data.resolve("tmp");
+        Sinks.Many<WriteRequest> upload = Sinks.many().unicast().onBackpressureBuffer();
+        CompletableFuture<WriteResponse> response = ReactorByteStreamGrpc.newReactorStub(channel).write(upload.asFlux()).toFuture();
+        upload.tryEmitNext(WriteRequest.newBuilder().setResourceName(uploads(digest))
+                .setData(ByteString.copyFrom(blob, 0, CHUNK)).build());
+        org.awaitility.Awaitility.await().atMost(TIMEOUT)
+                .until(() -> OpenFiles.filesUnder(tmp).size() == 1 && OpenFiles.under(tmp).size() == 1);
+
+        // nothing more is sent: after vouch.embedded.upload-idle-timeout the server ends the call
+        assertThatThrownBy(() -> response.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS))
+                .isInstanceOf(ExecutionException.class)
+                .cause().isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+                    assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED);
+                    assertThat(e.getStatus().getDescription()).contains(digest.toString())
+                            .contains("vouch.embedded.upload-idle-timeout");
+                });
+
+        org.awaitility.Awaitility.await().atMost(TIMEOUT)
+                .until(() -> OpenFiles.filesUnder(tmp).isEmpty() && OpenFiles.under(tmp).isEmpty());
+        assertThat(store.casPath(digest.hash())).doesNotExist();
+        assertThat(codeOf(() -> read(blobs(digest), 0, 0))).isEqualTo(Status.Code.NOT_FOUND);
+    }
+
+    @Test
+    void byteStreamWriteLargerThanTheStoreIsResourceExhausted() throws Exception {
+        Digest huge = new Digest(digestOf("huge").hash(), MAX_SIZE + 1);
+        Sinks.Many<WriteRequest> upload = Sinks.many().unicast().onBackpressureBuffer();
+        CompletableFuture<WriteResponse> response = ReactorByteStreamGrpc.newReactorStub(channel).write(upload.asFlux()).toFuture();
+
+        upload.tryEmitNext(WriteRequest.newBuilder().setResourceName(uploads(huge))
+                .setData(ByteString.copyFrom(randomBytes(CHUNK, 9))).build());
+
+        assertThatThrownBy(() -> response.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS))
+                .isInstanceOf(ExecutionException.class)
+                .cause().isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+                    assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
+                    assertThat(e.getStatus().getDescription()).contains(huge.toString())
+                            .contains("vouch.embedded.max-size-bytes");
+                });
+        assertThat(storedFiles()).isEmpty();
     }
 
     @Test

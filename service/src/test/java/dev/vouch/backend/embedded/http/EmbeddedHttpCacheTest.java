@@ -2,16 +2,19 @@ package dev.vouch.backend.embedded.http;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import build.bazel.remote.execution.v2.ActionResult;
 import build.bazel.remote.execution.v2.OutputFile;
 import dev.vouch.backend.embedded.BlobStore;
 import dev.vouch.backend.embedded.DiskBlobStore;
+import dev.vouch.backend.embedded.OpenFiles;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import dev.vouch.digest.Hasher;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.RandomAccessFile;
 import java.net.Socket;
 import java.io.UncheckedIOException;
@@ -35,7 +38,8 @@ import org.springframework.test.web.reactive.server.WebTestClient;
 import reactor.core.publisher.Flux;
 
 /** The embedded cache's Bazel HTTP cache protocol, over the running app's real HTTP port. */
-@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = "vouch.grpc.port=0")
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
+        properties = {"vouch.grpc.port=0", "vouch.embedded.upload-idle-timeout=2s"})
 class EmbeddedHttpCacheTest {
     /** Static, not a JUnit TempDir: Spring reads the data directory before JUnit would inject one. */
     private static final Path DATA = createTempDirectory().resolve("data");
@@ -193,6 +197,45 @@ class EmbeddedHttpCacheTest {
         assertThat(hasher.finish()).isEqualTo(digest);
     }
 
+    /** A PUT whose client stops sending: answered 408 after the idle timeout, its temporary file gone. */
+    @Test
+    void stalledPutIsAbortedAndFreesItsTempFile() throws Exception {
+        assumeTrue(OpenFiles.visible(), "needs /proc/self/fd");
+        byte[] blob = new byte[100_000];
+        new Random(11).nextBytes(blob);
+        String hash = DigestFunction.SHA256.digestOf(blob).hash();
+        Path tmp = DATA.resolve("tmp");
+        try (Socket socket = connect()) {
+            OutputStream out = socket.getOutputStream();
+            out.write(("PUT /cache/cas/" + hash + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: " + blob.length
+                    + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.write(blob, 0, 10_000);
+            out.flush();
+            await().atMost(Duration.ofSeconds(10)).until(() -> OpenFiles.filesUnder(tmp).size() == 1);
+
+            // nothing more is sent; the server gives up after vouch.embedded.upload-idle-timeout
+            assertThat(statusLine(socket.getInputStream())).startsWith("HTTP/1.1 408");
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> OpenFiles.filesUnder(tmp).isEmpty() && OpenFiles.under(tmp).isEmpty());
+        assertThat(casFile(hash)).doesNotExist();
+    }
+
+    /** A blob larger than the whole store is refused when its headers arrive, before any byte is written. */
+    @Test
+    void putLargerThanTheStoreIsInsufficientStorage() throws Exception {
+        String hash = DigestFunction.SHA256.digestOf("twenty gigabytes".getBytes(StandardCharsets.UTF_8)).hash();
+        try (Socket socket = connect()) {
+            socket.getOutputStream().write(("PUT /cache/cas/" + hash + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
+                    + (20L << 30) + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            socket.getOutputStream().flush();
+
+            InputStream in = socket.getInputStream();
+            assertThat(statusLine(in)).startsWith("HTTP/1.1 507");
+            assertThat(body(in, headers(in))).contains("vouch.embedded.max-size-bytes");
+        }
+        assertThat(OpenFiles.filesUnder(DATA.resolve("tmp"))).isEmpty();
+    }
+
     /** HEAD answers from the file's length and GET refuses an entry no ActionResult can be: neither reads it. */
     @Test
     void headAndGetOfAHugeActionCacheEntryReadNothing() throws IOException {
@@ -261,6 +304,12 @@ class EmbeddedHttpCacheTest {
             text.append((char) c);
         }
         return text.toString();
+    }
+
+    private static String body(InputStream in, String headers) throws IOException {
+        java.util.regex.Matcher length = java.util.regex.Pattern.compile("(?im)^content-length:\\s*(\\d+)").matcher(headers);
+        assertThat(length.find()).as("Content-Length in " + headers).isTrue();
+        return new String(in.readNBytes(Integer.parseInt(length.group(1))), StandardCharsets.UTF_8);
     }
 
     private static void sparseFile(Path file, long size) throws IOException {
