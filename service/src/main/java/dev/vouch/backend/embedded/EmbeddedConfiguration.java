@@ -55,7 +55,7 @@ public class EmbeddedConfiguration {
 
     @Bean
     public EmbeddedCas embeddedCasService(BlobStore embeddedBlobStore, VouchProperties properties) {
-        return new EmbeddedCas(embeddedBlobStore, properties.embedded().maxBatchTotalSizeBytes());
+        return new EmbeddedCas(embeddedBlobStore, properties.embedded().maxBatchTotalSizeBytes(), properties.limits().maxTreeBytes());
     }
 
     @Bean

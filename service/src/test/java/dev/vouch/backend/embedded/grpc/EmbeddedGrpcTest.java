@@ -75,6 +75,7 @@ class EmbeddedGrpcTest {
     private static final long MAX_BATCH = 1 << 20;
     private static final long MAX_SIZE = 1L << 30;
     private static final Duration UPLOAD_IDLE_TIMEOUT = Duration.ofSeconds(1);
+    private static final long MAX_TREE_BYTES = 100_000;
 
     @TempDir
     Path data;
@@ -96,7 +97,7 @@ class EmbeddedGrpcTest {
         server = new GrpcServer(properties, List.of(
                 new EmbeddedCapabilities(MAX_BATCH),
                 new EmbeddedActionCache(store),
-                new EmbeddedCas(store, MAX_BATCH),
+                new EmbeddedCas(store, MAX_BATCH, MAX_TREE_BYTES),
                 new EmbeddedByteStream(store)),
                 // handlers on the event loop: BlockHound fails any call that blocks there
                 MoreExecutors.directExecutor());
@@ -477,6 +478,92 @@ class EmbeddedGrpcTest {
         stub.getTree(GetTreeRequest.newBuilder().setRootDigest(rootDigest.toProto()).setPageSize(2)
                 .setPageToken(pages.get(0).getNextPageToken()).build()).forEachRemaining(resumed::add);
         assertThat(resumed.get(0).getDirectoriesList()).containsExactly(middleB, leaf);
+    }
+
+    /**
+     * A root with 50 children of about 2.4 KB each: past the 100,000-byte limit. The walk stops
+     * there, and the call ends with a status that names the limit instead of collecting the graph.
+     */
+    @Test
+    void getTreeLargerThanTheLimitIsFailedPrecondition() {
+        Directory.Builder root = Directory.newBuilder();
+        for (int i = 0; i < 50; i++) {
+            Directory.Builder child = Directory.newBuilder();
+            for (int f = 0; f < 30; f++) {
+                child.addFiles(FileNode.newBuilder().setName("file-" + f).setDigest(digestOf("content " + i + "/" + f).toProto()));
+            }
+            root.addDirectories(node(String.format("dir-%02d", i), putDirectory(child.build())));
+        }
+        Digest rootDigest = putDirectory(root.build());
+        var stub = ContentAddressableStorageGrpc.newBlockingStub(channel);
+
+        StatusRuntimeException error = org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class,
+                () -> stub.getTree(GetTreeRequest.newBuilder().setRootDigest(rootDigest.toProto()).build())
+                        .forEachRemaining(page -> { }));
+
+        assertThat(error.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+        assertThat(error.getStatus().getDescription()).contains(rootDigest.toString())
+                .contains("vouch.limits.max-tree-bytes").contains("100000");
+    }
+
+    /**
+     * 65 directories over four levels, subtrees shared: one call in pages of 7 lists each
+     * directory once, and a call resumed from any page's token lists exactly the rest.
+     */
+    @Test
+    void getTreePagesListEachDirectoryOnce() {
+        List<Directory> expected = new ArrayList<>();
+        List<Digest> level = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            Directory leaf = Directory.newBuilder()
+                    .addFiles(FileNode.newBuilder().setName("leaf-" + i).setDigest(digestOf("leaf " + i).toProto())).build();
+            level.add(putDirectory(leaf));
+            expected.add(leaf);
+        }
+        for (int depth = 0; depth < 3; depth++) {
+            List<Digest> upper = new ArrayList<>();
+            int count = depth == 2 ? 1 : 20 + depth * 20;
+            for (int i = 0; i < count; i++) {
+                Directory.Builder d = Directory.newBuilder()
+                        .addFiles(FileNode.newBuilder().setName("at-" + depth).setDigest(digestOf(depth + "/" + i).toProto()));
+                // each directory shares two children with its neighbours
+                d.addDirectories(node("a", level.get(i % level.size())));
+                d.addDirectories(node("b", level.get((i + 1) % level.size())));
+                if (depth == 2) {
+                    for (int j = 0; j < level.size(); j++) {
+                        d.addDirectories(node(String.format("all-%02d", j), level.get(j)));
+                    }
+                }
+                Directory built = d.build();
+                upper.add(putDirectory(built));
+                expected.add(built);
+            }
+            level = upper;
+        }
+        Digest root = level.get(0);
+        assertThat(expected).hasSize(4 + 20 + 40 + 1);
+        Directory rootDirectory = expected.get(expected.size() - 1);
+        var stub = ContentAddressableStorageGrpc.newBlockingStub(channel);
+
+        List<GetTreeResponse> pages = new ArrayList<>();
+        stub.getTree(GetTreeRequest.newBuilder().setRootDigest(root.toProto()).setPageSize(7).build()).forEachRemaining(pages::add);
+
+        List<Directory> listed = pages.stream().flatMap(p -> p.getDirectoriesList().stream()).toList();
+        assertThat(listed).containsExactlyInAnyOrderElementsOf(expected);
+        assertThat(listed.get(0)).isEqualTo(rootDirectory);
+        for (int i = 0; i < pages.size(); i++) {
+            assertThat(pages.get(i).getDirectoriesCount()).as("page " + i).isBetween(1, 7);
+            assertThat(pages.get(i).getNextPageToken().isEmpty()).as("page " + i + " is the last").isEqualTo(i == pages.size() - 1);
+        }
+        int before = 0;
+        for (int i = 0; i < pages.size() - 1; i++) {
+            before += pages.get(i).getDirectoriesCount();
+            List<Directory> rest = new ArrayList<>();
+            stub.getTree(GetTreeRequest.newBuilder().setRootDigest(root.toProto()).setPageSize(7)
+                            .setPageToken(pages.get(i).getNextPageToken()).build())
+                    .forEachRemaining(p -> rest.addAll(p.getDirectoriesList()));
+            assertThat(rest).as("resumed after page " + i).isEqualTo(listed.subList(before, listed.size()));
+        }
     }
 
     @Test
