@@ -31,7 +31,7 @@ import reactor.core.scheduler.Scheduler;
 import reactor.core.scheduler.Schedulers;
 
 /**
- * Eight threads hammer a small store with a small key space, about twice the bound: writes,
+ * Eight threads hammer a small store with a small key space, well over the bound: writes,
  * reads, existence checks, FindMissing, Action Cache reads and writes, and an operator deleting
  * files by hand (each deletion followed by a check, as SPEC says Vouch notices it on the next
  * one). Afterwards the index must be exactly the files on disk and the total within the bound:
@@ -40,9 +40,9 @@ import reactor.core.scheduler.Schedulers;
 class DiskBlobStoreConcurrencyTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
     private static final int THREADS = 8;
-    private static final int ROUNDS = 100;
+    private static final int ROUNDS = 60;
     private static final int OPERATIONS_PER_ROUND = 50;
-    private static final long BOUND = 12_000;
+    private static final long BOUND = 10_000;
 
     @TempDir
     Path data;
@@ -65,9 +65,10 @@ class DiskBlobStoreConcurrencyTest {
         Random sizes = new Random(42);
         List<byte[]> blobs = new ArrayList<>();
         List<Digest> digests = new ArrayList<>();
-        // 24 blobs of 200 to 1,800 bytes, about 24 KB: twice the bound, so eviction never rests
+        // 24 blobs of 200 to 1,199 bytes, about 17 KB against a 10,000-byte bound, so eviction never
+        // rests; 8 uploads at once hold at most 9,592 bytes, so a write never legitimately fails to fit
         for (int i = 0; i < 24; i++) {
-            byte[] blob = new byte[200 + sizes.nextInt(1_600)];
+            byte[] blob = new byte[200 + sizes.nextInt(1_000)];
             sizes.nextBytes(blob);
             blobs.add(blob);
             digests.add(DigestFunction.SHA256.digestOf(blob));
