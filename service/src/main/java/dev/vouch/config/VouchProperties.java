@@ -322,12 +322,35 @@ public record VouchProperties(
     }
 
     /**
-     * @param maxSizeBytes the store's size bound; least recently used entries are evicted above it
+     * @param maxSizeBytes the store's size bound; least recently used entries are evicted above it.
+     *     Uploads in progress count toward it: an upload that cannot fit fails (RESOURCE_EXHAUSTED, 507)
      * @param maxBatchTotalSizeBytes advertised to clients in GetCapabilities; larger blobs go over ByteStream
+     * @param uploadIdleTimeout how long an upload (ByteStream.Write, HTTP PUT) may send nothing before it is
+     *     aborted and its temporary file deleted ({@code vouch.embedded.upload-idle-timeout})
      */
     public record Embedded(
             @Min(1) @DefaultValue("10737418240") long maxSizeBytes,
-            @Min(1024) @DefaultValue("4194304") long maxBatchTotalSizeBytes) {
+            @Min(1024) @DefaultValue("4194304") long maxBatchTotalSizeBytes,
+            @DefaultValue("60s") Duration uploadIdleTimeout) {
+
+        @ConstructorBinding
+        public Embedded {
+            if (uploadIdleTimeout == null) {
+                uploadIdleTimeout = Duration.ofSeconds(60);
+            } else if (uploadIdleTimeout.isNegative() || uploadIdleTimeout.isZero()) {
+                throw new IllegalArgumentException("vouch.embedded.upload-idle-timeout must be positive, was " + uploadIdleTimeout);
+            }
+        }
+
+        /** The size bounds only; the upload idle timeout keeps its default. */
+        public Embedded(long maxSizeBytes, long maxBatchTotalSizeBytes) {
+            this(maxSizeBytes, maxBatchTotalSizeBytes, null);
+        }
+
+        /** Every setting at its default, as with no configuration. */
+        public static Embedded defaults() {
+            return defaultsOf(Embedded.class);
+        }
     }
 
     /**

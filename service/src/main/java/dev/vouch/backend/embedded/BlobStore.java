@@ -2,6 +2,7 @@ package dev.vouch.backend.embedded;
 
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.digest.Digest;
+import dev.vouch.digest.DigestFunction;
 import dev.vouch.digest.DigestSet;
 import java.nio.ByteBuffer;
 import reactor.core.publisher.Flux;
@@ -11,11 +12,34 @@ import reactor.core.publisher.Mono;
  * The embedded cache's storage: one SHA-256 namespace of Action Cache entries and CAS blobs.
  * Every CAS write is checked against its digest; the empty blob always exists. Hashes that are
  * not SHA-256 long are never stored, so reads treat them as absent and writes reject them.
+ * A blob's key is its whole digest, hash and size: a stored blob whose length differs from the
+ * size asked for is absent for that digest, and is not read to find that out.
  */
 public interface BlobStore {
+    /** The SHA-256 of nothing: with size 0, the one digest that is always present. */
+    String EMPTY_SHA256 = DigestFunction.SHA256.digestOf(new byte[0]).hash();
 
-    /** The serialized {@code ActionResult} stored for {@code action}; empty when there is none. */
+    /**
+     * The largest Action Cache entry the store reads or accepts. Far above any real ActionResult,
+     * low enough that reading one (whole, as it must be parsed) cannot exhaust the heap.
+     */
+    int MAX_ACTION_RESULT_BYTES = 64 << 20;
+
+    /** Whether {@code digest} is the empty blob: size 0 and the hash of nothing, not merely size 0. */
+    static boolean isEmptyBlob(Digest digest) {
+        return digest.sizeBytes() == 0 && digest.hash().equals(EMPTY_SHA256);
+    }
+
+    /**
+     * The serialized {@code ActionResult} stored for {@code action}; empty when there is none. An
+     * entry over {@link #MAX_ACTION_RESULT_BYTES} fails with {@link DamagedEntryException}.
+     */
     Mono<byte[]> getActionResult(Digest action);
+
+    /** The length of the Action Cache entry for {@code action}, without reading it; empty when there is none. */
+    default Mono<Long> actionResultSize(Digest action) {
+        return getActionResult(action).map(bytes -> (long) bytes.length);
+    }
 
     /** Stores (or replaces) the serialized {@code ActionResult} for {@code action}. */
     Mono<Void> putActionResult(Digest action, byte[] serializedResult);
@@ -40,7 +64,8 @@ public interface BlobStore {
     /**
      * A blob's bytes from {@code offset}, at most {@code limit} of them (0: to the end), in
      * chunks of at most 64 KiB. Each buffer is freshly allocated and never reused, so callers may
-     * keep or wrap it. Fails with {@link BlobNotFoundException} when the blob is absent.
+     * keep or wrap it. Fails with {@link BlobNotFoundException} when the blob is absent, including
+     * when the stored blob's length is not {@code digest.sizeBytes()}; never reads past that size.
      */
     Flux<ByteBuffer> read(Digest digest, long offset, long limit);
 

@@ -1,6 +1,7 @@
 package dev.vouch.backend.embedded;
 
 import dev.vouch.backend.BlobNotFoundException;
+import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import dev.vouch.digest.DigestSet;
@@ -9,18 +10,19 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -31,8 +33,10 @@ import reactor.core.scheduler.Scheduler;
 /**
  * The embedded store on disk, in the normative layout of SPEC "The embedded backend":
  * {@code <data>/cas/<hh>/<hash>} and {@code <data>/ac/<hh>/<hash>}. Files appear only complete
- * (written under {@code <data>/tmp/} and renamed), and the total size is kept under a bound by
- * evicting least recently used entries. All file I/O runs on the given bounded scheduler.
+ * (written under {@code <data>/tmp/} and renamed). The total size, uploads in progress included,
+ * is kept under a bound by evicting least recently used entries; {@link StoreIndex} says how that
+ * stays consistent with the files under concurrency. All file I/O runs on the given bounded
+ * scheduler.
  */
 public final class DiskBlobStore implements BlobStore {
     private static final Logger log = LoggerFactory.getLogger(DiskBlobStore.class);
@@ -41,21 +45,29 @@ public final class DiskBlobStore implements BlobStore {
     private final Path casDir;
     private final Path acDir;
     private final Path tmpDir;
-    private final long maxSizeBytes;
     private final Scheduler io;
-    private final LruIndex index = new LruIndex();
+    private final Duration uploadIdleTimeout;
+    private final StoreIndex index;
+    private final LongAdder bytesRead = new LongAdder();
+
+    /** A store with the default upload idle timeout; see the main constructor. */
+    public DiskBlobStore(Path dataDir, long maxSizeBytes, Scheduler ioScheduler) {
+        this(dataDir, maxSizeBytes, VouchProperties.Embedded.defaults().uploadIdleTimeout(), ioScheduler);
+    }
 
     /**
      * Opens (creating if needed) the store under {@code dataDir}. Blocks to scan existing files,
-     * so call it at start-up, not on an event loop.
+     * so call it at start-up, not on an event loop. An upload that sends nothing for
+     * {@code uploadIdleTimeout} fails with {@link UploadStalledException} and leaves nothing behind.
      */
-    public DiskBlobStore(Path dataDir, long maxSizeBytes, Scheduler ioScheduler) {
+    public DiskBlobStore(Path dataDir, long maxSizeBytes, Duration uploadIdleTimeout, Scheduler ioScheduler) {
         Path root = dataDir.toAbsolutePath().normalize();
         this.casDir = root.resolve("cas");
         this.acDir = root.resolve("ac");
         this.tmpDir = root.resolve("tmp");
-        this.maxSizeBytes = maxSizeBytes;
         this.io = ioScheduler;
+        this.uploadIdleTimeout = uploadIdleTimeout;
+        this.index = new StoreIndex(maxSizeBytes);
         try {
             Files.createDirectories(casDir);
             Files.createDirectories(acDir);
@@ -81,8 +93,19 @@ public final class DiskBlobStore implements BlobStore {
         return tmpDir;
     }
 
+    /** Bytes stored plus bytes of uploads in progress: what the bound limits. */
     long totalBytes() {
         return index.totalBytes();
+    }
+
+    /** Bytes read from stored files (CAS blobs and AC entries) since the store was opened. */
+    public long bytesRead() {
+        return bytesRead.sum();
+    }
+
+    /** The index's view: each indexed file and its size. */
+    Map<Path, Long> indexedSizes() {
+        return index.sizes();
     }
 
     @Override
@@ -92,29 +115,49 @@ public final class DiskBlobStore implements BlobStore {
         }
         return Mono.fromCallable(() -> {
             Path file = acPath(action.hash());
-            try {
-                byte[] bytes = Files.readAllBytes(file);
-                used(file, bytes.length);
+            try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+                long size = channel.size();
+                // the length decides before a byte is read: an entry is parsed whole, so it is read whole
+                if (size > MAX_ACTION_RESULT_BYTES) {
+                    index.observed(file, size);
+                    throw new DamagedEntryException("Action Cache entry " + action.hash() + " is " + size
+                            + " bytes, more than the " + MAX_ACTION_RESULT_BYTES + " an ActionResult may have; not reading it");
+                }
+                byte[] bytes = readFully(channel, file, (int) size);
+                used(file, size);
                 return bytes;
             } catch (NoSuchFileException e) {
-                index.forget(file);
+                index.absent(file);
                 return null;
             }
         }).subscribeOn(io);
     }
 
     @Override
+    public Mono<Long> actionResultSize(Digest action) {
+        if (!isSha256(action)) {
+            return Mono.empty();
+        }
+        return Mono.fromCallable(() -> sizeOf(acPath(action.hash()))).subscribeOn(io);
+    }
+
+    @Override
     public Mono<Void> putActionResult(Digest action, byte[] serializedResult) {
         return Mono.<Void>fromRunnable(() -> {
             requireSha256(action);
+            String what = "Action Cache entry " + action;
+            index.requireFits(action, what, serializedResult.length);
+            StoreIndex.Reservation reservation = index.reservation(action, what);
             Path temp = null;
             try {
+                reservation.add(serializedResult.length);
                 temp = Files.createTempFile(tmpDir, "ac-", ".tmp");
                 Files.write(temp, serializedResult);
-                commit(temp, acPath(action.hash()), serializedResult.length);
+                index.commit(temp, acPath(action.hash()), serializedResult.length, reservation);
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot store action result " + action, e);
             } finally {
+                reservation.close();
                 deleteQuietly(temp);
             }
         }).subscribeOn(io);
@@ -133,17 +176,19 @@ public final class DiskBlobStore implements BlobStore {
         if (hash.equals(EMPTY_SHA256)) {
             return Mono.just(0L);
         }
-        return Mono.fromCallable(() -> {
-            Path file = casPath(hash);
-            try {
-                long size = Files.readAttributes(file, BasicFileAttributes.class).size();
-                index.touch(file, size);
-                return size;
-            } catch (NoSuchFileException e) {
-                index.forget(file);
-                return null;
-            }
-        }).subscribeOn(io);
+        return Mono.fromCallable(() -> sizeOf(casPath(hash))).subscribeOn(io);
+    }
+
+    /** A stored file's length as of now, from its attributes; null when it does not exist. */
+    private Long sizeOf(Path file) throws IOException {
+        try {
+            long size = Files.readAttributes(file, BasicFileAttributes.class).size();
+            index.observed(file, size);
+            return size;
+        } catch (NoSuchFileException e) {
+            index.absent(file);
+            return null;
+        }
     }
 
     @Override
@@ -154,16 +199,17 @@ public final class DiskBlobStore implements BlobStore {
 
     @Override
     public Flux<ByteBuffer> read(Digest digest, long offset, long limit) {
-        if (digest.isEmptyBlob()) {
+        if (BlobStore.isEmptyBlob(digest)) {
             return Flux.empty();
         }
-        if (!isSha256(digest)) {
+        // no stored file has length 0 under another hash's name: a write of it fails its hash check
+        if (!isSha256(digest) || digest.sizeBytes() == 0) {
             return Flux.error(new BlobNotFoundException(digest));
         }
         Path file = casPath(digest.hash());
         return Flux.using(
                         () -> openForRead(file, digest),
-                        channel -> chunks(channel, offset, limit),
+                        channel -> chunks(channel, file, offset, limit, digest.sizeBytes()),
                         DiskBlobStore::closeQuietly)
                 .subscribeOn(io)
                 // a cancel may come from a transport thread; closing the file belongs on the I/O scheduler
@@ -174,103 +220,102 @@ public final class DiskBlobStore implements BlobStore {
     public Mono<Void> write(Digest digest, Flux<ByteBuffer> data) {
         return Mono.defer(() -> {
             requireSha256(digest);
-            if (digest.isEmptyBlob()) {
+            // a client that stops sending must not hold a file, a descriptor and part of the bound forever
+            Flux<ByteBuffer> upload = data.timeout(uploadIdleTimeout, Flux.defer(() -> Flux.error(new UploadStalledException(digest,
+                    "upload of blob " + digest + " sent nothing for " + forPeople(uploadIdleTimeout)
+                            + " (vouch.embedded.upload-idle-timeout); aborted, nothing stored"))));
+            if (digest.sizeBytes() == 0) {
+                // the empty blob, or a size-0 digest of another hash, which the check refuses
                 DigestCheck check = new DigestCheck(digest);
-                return data.doOnNext(check::update).then(Mono.fromRunnable(check::finish));
+                return upload.doOnNext(check::update).then(Mono.fromRunnable(check::finish));
             }
             Path target = casPath(digest.hash());
             return Mono.fromCallable(() -> present(digest))
                     .subscribeOn(io)
-                    .flatMap(exists -> exists ? data.then() : writeNew(digest, target, data));
+                    .flatMap(exists -> exists ? upload.then() : writeNew(digest, target, upload));
         });
     }
 
     private Mono<Void> writeNew(Digest digest, Path target, Flux<ByteBuffer> data) {
+        String what = "blob " + digest;
+        index.requireFits(digest, what, digest.sizeBytes());
         return Mono.usingWhen(
-                Mono.fromCallable(() -> new TempFile(Files.createTempFile(tmpDir, "cas-", ".tmp"), digest)).subscribeOn(io),
+                Mono.fromCallable(() -> new TempFile(Files.createTempFile(tmpDir, "cas-", ".tmp"), digest,
+                        index.reservation(digest, what))).subscribeOn(io),
                 temp -> data.publishOn(io, 32)
                         .doOnNext(temp::append)
                         .then(Mono.fromRunnable(() -> {
                             temp.finish();
-                            commit(temp.path, target, digest.sizeBytes());
+                            index.commit(temp.path, target, digest.sizeBytes(), temp.reservation);
                         }).subscribeOn(io))
                         .then(),
                 // after a successful commit the temp file is gone and discard only closes the channel
                 temp -> Mono.fromRunnable(temp::discard).subscribeOn(io),
                 (temp, error) -> Mono.fromRunnable(() -> {
                     temp.discard();
-                    log.warn("upload of blob {} failed, nothing stored: {}", digest, error.toString());
+                    if (error instanceof UploadStalledException || error instanceof StoreFullException) {
+                        // the client's doing or a full store: it gets the reason, the log gets one line
+                        log.info("{}", error.getMessage());
+                    } else {
+                        log.warn("upload of blob {} failed, nothing stored: {}", digest, error.toString());
+                    }
                 }).subscribeOn(io),
                 temp -> Mono.fromRunnable(temp::discard).subscribeOn(io));
     }
 
-    private void commit(Path temp, Path target, long size) {
-        try {
-            Files.createDirectories(target.getParent());
-            try {
-                Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
-            } catch (AtomicMoveNotSupportedException e) {
-                // tmp/ lives inside the data directory, so this only happens on exotic filesystems
-                throw new IOException("the data directory's filesystem cannot rename atomically", e);
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot store " + target, e);
-        }
-        index.record(target, size);
-        evict(target);
-    }
-
-    private void evict(Path keep) {
-        for (Path victim : index.evictAbove(maxSizeBytes, keep)) {
-            try {
-                Files.deleteIfExists(victim);
-                log.debug("evicted {}", victim);
-            } catch (IOException e) {
-                log.warn("cannot evict {}: {}", victim, e.toString());
-            }
-        }
-    }
-
     /** Existence straight from the filesystem: an operator may delete files at any time. */
     private boolean present(Digest digest) {
-        if (digest.isEmptyBlob()) {
+        if (BlobStore.isEmptyBlob(digest)) {
             return true;
         }
-        if (!isSha256(digest)) {
+        if (!isSha256(digest) || digest.sizeBytes() == 0) {
             return false;
         }
         Path file = casPath(digest.hash());
         try {
             long size = Files.readAttributes(file, BasicFileAttributes.class).size();
+            index.observed(file, size);
             // a file of another size is not this digest's blob (e.g. truncated by hand)
-            if (size != digest.sizeBytes()) {
-                return false;
-            }
-            index.touch(file, size);
-            return true;
+            return size == digest.sizeBytes();
         } catch (NoSuchFileException e) {
-            index.forget(file);
+            index.absent(file);
             return false;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot check " + file, e);
         }
     }
 
+    /**
+     * The blob's file, open, after checking its length is the digest's: a blob stored under this
+     * hash with another length is absent for this digest, and not a byte of it is read.
+     */
     private FileChannel openForRead(Path file, Digest digest) throws IOException {
         FileChannel channel;
         try {
             channel = FileChannel.open(file, StandardOpenOption.READ);
         } catch (NoSuchFileException e) {
-            index.forget(file);
+            index.absent(file);
             throw new BlobNotFoundException(digest);
         }
-        used(file, channel.size());
+        long size;
+        try {
+            size = channel.size();
+        } catch (IOException e) {
+            closeQuietly(channel);
+            throw e;
+        }
+        if (size != digest.sizeBytes()) {
+            closeQuietly(channel);
+            index.observed(file, size);
+            throw new BlobNotFoundException(digest);
+        }
+        used(file, size);
         return channel;
     }
 
     /** Records a read in the index and in the file's mtime, so LRU order survives a restart. */
     private void used(Path file, long size) {
-        index.touch(file, size);
+        index.observed(file, size);
         try {
             Files.setLastModifiedTime(file, FileTime.fromMillis(System.currentTimeMillis()));
         } catch (IOException e) {
@@ -278,26 +323,40 @@ public final class DiskBlobStore implements BlobStore {
         }
     }
 
-    private static Flux<ByteBuffer> chunks(FileChannel channel, long offset, long limit) {
+    private byte[] readFully(FileChannel channel, Path file, int size) throws IOException {
+        ByteBuffer bytes = ByteBuffer.allocate(size);
+        while (bytes.hasRemaining()) {
+            if (channel.read(bytes) < 0) {
+                throw new IOException(file + " became shorter than the " + size + " bytes it had when opened");
+            }
+        }
+        bytesRead.add(size);
+        return bytes.array();
+    }
+
+    /**
+     * The file's bytes from {@code offset}, at most {@code limit} (0: all), never past {@code size},
+     * the length checked when it was opened: what is read is bounded by what was verified.
+     */
+    private Flux<ByteBuffer> chunks(FileChannel channel, Path file, long offset, long limit, long size) {
+        long end = limit > 0 ? Math.min(size, offset + limit) : size;
         long[] position = {offset};
-        long[] remaining = {limit > 0 ? limit : Long.MAX_VALUE};
         return Flux.generate(sink -> {
             try {
-                int want = (int) Math.min(CHUNK_SIZE, remaining[0]);
-                ByteBuffer chunk = want == 0 ? null : ByteBuffer.allocate(want);
-                while (chunk != null && chunk.hasRemaining()) {
-                    int n = channel.read(chunk, position[0] + chunk.position());
-                    if (n < 0) {
-                        break;
-                    }
-                }
-                if (chunk == null || chunk.position() == 0) {
+                int want = (int) Math.min(CHUNK_SIZE, end - position[0]);
+                if (want <= 0) {
                     sink.complete();
                     return;
                 }
+                ByteBuffer chunk = ByteBuffer.allocate(want);
+                while (chunk.hasRemaining()) {
+                    if (channel.read(chunk, position[0] + chunk.position()) < 0) {
+                        throw new IOException(file + " became shorter than the " + size + " bytes it had when opened");
+                    }
+                }
                 chunk.flip();
-                position[0] += chunk.remaining();
-                remaining[0] -= chunk.remaining();
+                position[0] += want;
+                bytesRead.add(want);
                 sink.next(chunk);
             } catch (IOException e) {
                 sink.error(e);
@@ -329,9 +388,13 @@ public final class DiskBlobStore implements BlobStore {
             }
         }
         found.sort(Comparator.comparing(Found::modified));
-        found.forEach(f -> index.record(f.file(), f.size()));
-        evict(null);
-        log.info("embedded store: {} entries, {} bytes (bound {} bytes)", index.size(), index.totalBytes(), maxSizeBytes);
+        // stamps below any taken from now on, in the order of the files' modification times
+        long stamp = System.nanoTime() - found.size();
+        for (Found f : found) {
+            index.learn(f.file(), f.size(), stamp++);
+        }
+        index.evictToFit();
+        log.info("embedded store: {} entries, {} bytes (bound {} bytes)", index.size(), index.totalBytes(), index.bound());
     }
 
     private static boolean isEntryPath(Path area, Path file) {
@@ -345,7 +408,10 @@ public final class DiskBlobStore implements BlobStore {
                 && hash.chars().allMatch(c -> (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
     }
 
-    static final String EMPTY_SHA256 = DigestFunction.SHA256.digestOf(new byte[0]).hash();
+    private static String forPeople(Duration duration) {
+        long millis = duration.toMillis();
+        return millis % 1000 == 0 ? millis / 1000 + " s" : millis + " ms";
+    }
 
     static boolean isSha256Hash(String hash) {
         return hash.length() == DigestFunction.SHA256.hexLength()
@@ -384,15 +450,19 @@ public final class DiskBlobStore implements BlobStore {
         private final Path path;
         private final FileChannel channel;
         private final DigestCheck check;
+        private final StoreIndex.Reservation reservation;
 
-        TempFile(Path path, Digest digest) throws IOException {
+        TempFile(Path path, Digest digest, StoreIndex.Reservation reservation) throws IOException {
             this.path = path;
             this.channel = FileChannel.open(path, StandardOpenOption.WRITE);
             this.check = new DigestCheck(digest);
+            this.reservation = reservation;
         }
 
         void append(ByteBuffer chunk) {
             check.update(chunk);
+            // room first: the bytes count toward the bound before they reach the disk
+            reservation.add(chunk.remaining());
             ByteBuffer source = chunk.duplicate();
             try {
                 while (source.hasRemaining()) {
@@ -415,6 +485,7 @@ public final class DiskBlobStore implements BlobStore {
         void discard() {
             closeQuietly(channel);
             deleteQuietly(path);
+            reservation.close();
         }
     }
 }

@@ -23,7 +23,8 @@ public class EmbeddedConfiguration {
 
     @Bean
     public BlobStore embeddedBlobStore(VouchProperties properties, @Qualifier("ioScheduler") Scheduler ioScheduler) {
-        return new DiskBlobStore(properties.dataDir(), properties.embedded().maxSizeBytes(), ioScheduler);
+        VouchProperties.Embedded embedded = properties.embedded();
+        return new DiskBlobStore(properties.dataDir(), embedded.maxSizeBytes(), embedded.uploadIdleTimeout(), ioScheduler);
     }
 
     /** Every {@code embedded} backend entry is a view of the one store, under its configured name. */
@@ -54,7 +55,7 @@ public class EmbeddedConfiguration {
 
     @Bean
     public EmbeddedCas embeddedCasService(BlobStore embeddedBlobStore, VouchProperties properties) {
-        return new EmbeddedCas(embeddedBlobStore, properties.embedded().maxBatchTotalSizeBytes());
+        return new EmbeddedCas(embeddedBlobStore, properties.embedded().maxBatchTotalSizeBytes(), properties.limits().maxTreeBytes());
     }
 
     @Bean

@@ -33,13 +33,13 @@ public final class InMemoryBlobStore implements BlobStore {
 
     @Override
     public Mono<Boolean> contains(Digest digest) {
-        return Mono.fromSupplier(() -> digest.isEmptyBlob() || blobs.containsKey(digest));
+        return Mono.fromSupplier(() -> BlobStore.isEmptyBlob(digest) || blobs.containsKey(digest));
     }
 
     @Override
     public Mono<Long> blobSize(String hash) {
         return Mono.fromSupplier(() -> {
-            if (hash.equals(DiskBlobStore.EMPTY_SHA256)) {
+            if (hash.equals(EMPTY_SHA256)) {
                 return 0L;
             }
             return blobs.keySet().stream().filter(d -> d.hash().equals(hash)).map(Digest::sizeBytes).findFirst().orElse(null);
@@ -49,7 +49,7 @@ public final class InMemoryBlobStore implements BlobStore {
     @Override
     public Flux<ByteBuffer> read(Digest digest, long offset, long limit) {
         return Flux.defer(() -> {
-            if (digest.isEmptyBlob()) {
+            if (BlobStore.isEmptyBlob(digest)) {
                 return Flux.empty();
             }
             byte[] blob = blobs.get(digest);
@@ -72,7 +72,7 @@ public final class InMemoryBlobStore implements BlobStore {
     public Mono<Void> write(Digest digest, Flux<ByteBuffer> data) {
         return Mono.defer(() -> {
             digest.checkFor(DigestFunction.SHA256);
-            if (digest.isEmptyBlob() || !blobs.containsKey(digest)) {
+            if (digest.sizeBytes() == 0 || !blobs.containsKey(digest)) {
                 DigestCheck check = new DigestCheck(digest);
                 ByteArrayOutputStream out = new ByteArrayOutputStream();
                 return data.doOnNext(chunk -> {
@@ -84,7 +84,7 @@ public final class InMemoryBlobStore implements BlobStore {
                         })
                         .then(Mono.fromRunnable(() -> {
                             check.finish();
-                            if (!digest.isEmptyBlob()) {
+                            if (digest.sizeBytes() != 0) {
                                 blobs.put(digest, out.toByteArray());
                             }
                         }));

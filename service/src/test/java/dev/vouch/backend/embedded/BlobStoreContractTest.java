@@ -122,6 +122,36 @@ abstract class BlobStoreContractTest {
                 .verify(TIMEOUT);
     }
 
+    /** (hash, size) is the key: the same hash under another size is another, absent, blob. */
+    @Test
+    void readOfAnotherSizeIsNotFound() {
+        byte[] blob = randomBytes(1_000, 21);
+        Digest stored = digestOf(blob);
+        store().write(stored, blob).block(TIMEOUT);
+
+        for (long wrongSize : new long[] {1, blob.length - 1, blob.length + 1}) {
+            Digest claimed = new Digest(stored.hash(), wrongSize);
+            StepVerifier.create(store().read(claimed))
+                    .expectErrorSatisfies(e -> assertThat(e).as("read of " + claimed).isInstanceOf(BlobNotFoundException.class)
+                            .extracting(x -> ((BlobNotFoundException) x).digest()).isEqualTo(claimed))
+                    .verify(TIMEOUT);
+            StepVerifier.create(store().read(claimed, 0, 1)).expectError(BlobNotFoundException.class).verify(TIMEOUT);
+            StepVerifier.create(store().contains(claimed)).expectNext(false).verifyComplete();
+        }
+        assertThat(readAll(store(), stored, 0, 0)).isEqualTo(blob);
+    }
+
+    /** Only SHA-256 of nothing is the empty blob; any other hash with size 0 is absent, never "present by definition". */
+    @Test
+    void sizeZeroOfAnotherHashIsNotTheEmptyBlob() {
+        Digest notEmpty = new Digest(digestOf("x".getBytes(StandardCharsets.UTF_8)).hash(), 0);
+
+        StepVerifier.create(store().contains(notEmpty)).expectNext(false).verifyComplete();
+        StepVerifier.create(store().findMissing(DigestSet.of(notEmpty))).expectNext(DigestSet.of(notEmpty)).verifyComplete();
+        StepVerifier.create(store().read(notEmpty)).expectError(BlobNotFoundException.class).verify(TIMEOUT);
+        StepVerifier.create(store().write(notEmpty, new byte[0])).expectError(DigestMismatchException.class).verify(TIMEOUT);
+    }
+
     @Test
     void blobSizeByHashAlone() {
         byte[] blob = randomBytes(70_000, 3);

@@ -1,16 +1,23 @@
 package dev.vouch.backend.embedded;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import static org.awaitility.Awaitility.await;
 
 import build.bazel.remote.execution.v2.ActionResult;
 import dev.vouch.digest.Digest;
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
@@ -146,16 +153,133 @@ class DiskBlobStoreTest extends BlobStoreContractTest {
     }
 
     @Test
-    void entryLargerThanBoundIsKeptAndEvictsTheRest() {
+    void blobLargerThanTheBoundIsRefusedAtOnce() throws IOException {
         DiskBlobStore small = new DiskBlobStore(data.resolve("small"), 1_500, io);
         byte[] a = randomBytes(1_000, 1);
         byte[] huge = randomBytes(2_000, 2);
         small.write(digestOf(a), a).block(TIMEOUT);
 
-        small.write(digestOf(huge), huge).block(TIMEOUT);
+        StepVerifier.create(small.write(digestOf(huge), huge))
+                .expectErrorSatisfies(e -> assertThat(e).isInstanceOf(StoreFullException.class)
+                        .hasMessageContaining(digestOf(huge).toString())
+                        .hasMessageContaining("vouch.embedded.max-size-bytes (1500 bytes)"))
+                .verify(TIMEOUT);
 
-        assertThat(small.casPath(digestOf(huge).hash())).exists();
+        assertThat(small.casPath(digestOf(huge).hash())).doesNotExist();
+        // refusing it evicted nothing
+        assertThat(small.casPath(digestOf(a).hash())).exists();
+        assertThat(filesUnder(small.tmpDir())).isEmpty();
+        assertThat(small.totalBytes()).isEqualTo(1_000);
+    }
+
+    /** Bytes on their way to disk take room in the bound: eviction makes it before they are written. */
+    @Test
+    void uploadInProgressCountsTowardTheBound() throws Exception {
+        DiskBlobStore small = new DiskBlobStore(data.resolve("small"), 3_000, io);
+        byte[] a = randomBytes(1_000, 1);
+        byte[] b = randomBytes(1_000, 2);
+        byte[] c = randomBytes(2_000, 3);
+        small.write(digestOf(a), a).block(TIMEOUT);
+        small.write(digestOf(b), b).block(TIMEOUT);
+        Sinks.Many<ByteBuffer> upload = Sinks.many().unicast().onBackpressureBuffer();
+        CompletableFuture<Void> writing = small.write(digestOf(c), upload.asFlux()).toFuture();
+
+        upload.tryEmitNext(ByteBuffer.wrap(c, 0, 1_500));
+
+        // 2,000 stored + 1,500 arriving is over 3,000: A, the least recently used, makes room
+        await().atMost(TIMEOUT).untilAsserted(() -> assertThat(small.totalBytes()).isEqualTo(1_000 + 1_500));
         assertThat(small.casPath(digestOf(a).hash())).doesNotExist();
+        assertThat(small.casPath(digestOf(b).hash())).exists();
+        upload.tryEmitNext(ByteBuffer.wrap(c, 1_500, 500));
+        upload.tryEmitComplete();
+        writing.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+        assertThat(small.totalBytes()).isEqualTo(3_000);
+        assertThat(small.casPath(digestOf(b).hash())).exists();
+        assertThat(small.casPath(digestOf(c).hash())).hasBinaryContent(c);
+        assertThat(small.indexedSizes()).containsOnlyKeys(small.casPath(digestOf(b).hash()), small.casPath(digestOf(c).hash()));
+    }
+
+    @Test
+    void uploadThatCannotFitFailsAndFreesWhatItHeld() throws Exception {
+        DiskBlobStore small = new DiskBlobStore(data.resolve("small"), 3_000, io);
+        byte[] x = randomBytes(2_000, 4);
+        byte[] y = randomBytes(2_000, 5);
+        Sinks.Many<ByteBuffer> slow = Sinks.many().unicast().onBackpressureBuffer();
+        CompletableFuture<Void> writingX = small.write(digestOf(x), slow.asFlux()).toFuture();
+        slow.tryEmitNext(ByteBuffer.wrap(x, 0, 1_600));
+        await().atMost(TIMEOUT).untilAsserted(() -> assertThat(small.totalBytes()).isEqualTo(1_600));
+
+        // 1,600 held by X's upload + 2,000 for Y is over 3,000, and there is nothing to evict
+        StepVerifier.create(small.write(digestOf(y), Flux.just(ByteBuffer.wrap(y, 0, 1_000), ByteBuffer.wrap(y, 1_000, 1_000))))
+                .expectErrorSatisfies(e -> assertThat(e).isInstanceOf(StoreFullException.class)
+                        .hasMessageContaining(digestOf(y).toString())
+                        .hasMessageContaining("vouch.embedded.max-size-bytes"))
+                .verify(TIMEOUT);
+
+        assertThat(small.casPath(digestOf(y).hash())).doesNotExist();
+        assertThat(filesUnder(small.tmpDir())).hasSize(1);
+        assertThat(small.totalBytes()).isEqualTo(1_600);
+        slow.tryEmitNext(ByteBuffer.wrap(x, 1_600, 400));
+        slow.tryEmitComplete();
+        writingX.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+        assertThat(small.casPath(digestOf(x).hash())).hasBinaryContent(x);
+        assertThat(small.totalBytes()).isEqualTo(2_000);
+    }
+
+    @Test
+    void stalledUploadIsAbortedAfterTheIdleTimeout() throws Exception {
+        assumeTrue(OpenFiles.visible(), "needs /proc/self/fd");
+        DiskBlobStore quick = new DiskBlobStore(data.resolve("quick"), 1 << 20, Duration.ofMillis(300), io);
+        byte[] blob = randomBytes(50_000, 12);
+        Sinks.Many<ByteBuffer> upload = Sinks.many().unicast().onBackpressureBuffer();
+        CompletableFuture<Void> writing = quick.write(digestOf(blob), upload.asFlux()).toFuture();
+        upload.tryEmitNext(ByteBuffer.wrap(blob, 0, 20_000));
+        await().atMost(TIMEOUT).until(() -> filesUnder(quick.tmpDir()).size() == 1 && OpenFiles.under(quick.tmpDir()).size() == 1);
+        assertThat(quick.totalBytes()).isEqualTo(20_000);
+
+        // the client sends nothing more: the store gives up by itself
+        assertThatThrownBy(() -> writing.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS))
+                .isInstanceOf(ExecutionException.class)
+                .cause().isInstanceOf(UploadStalledException.class)
+                .hasMessageContaining(digestOf(blob).toString())
+                .hasMessageContaining("vouch.embedded.upload-idle-timeout");
+
+        await().atMost(TIMEOUT).until(() -> filesUnder(quick.tmpDir()).isEmpty() && OpenFiles.under(quick.tmpDir()).isEmpty());
+        assertThat(quick.totalBytes()).isZero();
+        assertThat(quick.casPath(digestOf(blob).hash())).doesNotExist();
+    }
+
+    /** A 1 GiB file asked for as (hash, 1) or (hash, 1 GiB + 1): absent, and not one byte of it read. */
+    @Test
+    void understatedSizeOfAHugeFileIsNotFoundWithoutReadingIt() throws IOException {
+        String hash = digestOf("stands in for a 1 GiB blob".getBytes(StandardCharsets.UTF_8)).hash();
+        long size = 1L << 30;
+        sparseFile(store.casPath(hash), size);
+        long before = store.bytesRead();
+
+        for (long claimed : new long[] {1, size - 1, size + 1}) {
+            StepVerifier.create(store.read(new Digest(hash, claimed)))
+                    .expectError(dev.vouch.backend.BlobNotFoundException.class)
+                    .verify(TIMEOUT);
+            StepVerifier.create(store.contains(new Digest(hash, claimed))).expectNext(false).verifyComplete();
+        }
+
+        assertThat(store.bytesRead() - before).isZero();
+    }
+
+    /** No ActionResult is that large; reading it whole would take the heap, so the store refuses before reading. */
+    @Test
+    void hugeActionCacheEntryIsRefusedWithoutReadingIt() throws IOException {
+        Digest action = digestOf("an action whose entry was blown up by hand".getBytes(StandardCharsets.UTF_8));
+        sparseFile(store.acPath(action.hash()), 1L << 30);
+        long before = store.bytesRead();
+
+        StepVerifier.create(store.getActionResult(action))
+                .expectErrorSatisfies(e -> assertThat(e).hasMessageContaining(action.hash())
+                        .hasMessageContaining("1073741824 bytes"))
+                .verify(TIMEOUT);
+
+        assertThat(store.bytesRead() - before).isZero();
     }
 
     @Test
@@ -219,6 +343,13 @@ class DiskBlobStoreTest extends BlobStoreContractTest {
                         .subscribeOn(parallel))
                 .expectNextCount(1)
                 .verifyComplete();
+    }
+
+    static void sparseFile(Path file, long size) throws IOException {
+        Files.createDirectories(file.getParent());
+        try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
+            raf.setLength(size);
+        }
     }
 
     private static Path placeByHand(Path dataDir, byte[] blob, long modifiedMillis) throws IOException {

@@ -105,6 +105,26 @@ class EmbeddedBackendTest {
                 .verify(TIMEOUT);
     }
 
+    /** The validator asks by (hash, size): a stored blob of another length is absent, whichever way it differs. */
+    @Test
+    void readBlobOfAnotherSizeIsBlobNotFound() {
+        byte[] blob = "1000 bytes, more or less".repeat(40).getBytes(StandardCharsets.UTF_8);
+        Digest stored = DigestFunction.SHA256.digestOf(blob);
+        store.write(stored, blob).block(TIMEOUT);
+
+        for (long wrongSize : new long[] {1, blob.length + 1}) {
+            Digest claimed = new Digest(stored.hash(), wrongSize);
+            StepVerifier.create(backend.readBlob(SCOPE, claimed))
+                    .expectErrorSatisfies(e -> assertThat(e).as("readBlob " + claimed).isInstanceOf(BlobNotFoundException.class)
+                            .extracting(x -> ((BlobNotFoundException) x).digest()).isEqualTo(claimed))
+                    .verify(TIMEOUT);
+            StepVerifier.create(backend.readSmallBlob(SCOPE, claimed)).expectError(BlobNotFoundException.class).verify(TIMEOUT);
+            StepVerifier.create(backend.findMissing(SCOPE, DigestSet.of(stored, claimed)))
+                    .expectNext(DigestSet.of(claimed))
+                    .verifyComplete();
+        }
+    }
+
     @Test
     void readSmallBlobRoundTrip() {
         byte[] blob = "directory bytes".getBytes(StandardCharsets.UTF_8);

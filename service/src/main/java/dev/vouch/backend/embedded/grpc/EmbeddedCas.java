@@ -17,6 +17,7 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.embedded.BlobStore;
+import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestSet;
 import io.grpc.Status;
@@ -24,6 +25,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
@@ -35,10 +37,18 @@ public final class EmbeddedCas extends ReactorContentAddressableStorageGrpc.Cont
 
     private final BlobStore store;
     private final long maxBatchTotalSizeBytes;
+    private final long maxTreeBytes;
 
+    /** With the default {@code vouch.limits.max-tree-bytes} for GetTree. */
     public EmbeddedCas(BlobStore store, long maxBatchTotalSizeBytes) {
+        this(store, maxBatchTotalSizeBytes, VouchProperties.Limits.defaults().maxTreeBytes());
+    }
+
+    /** {@code maxTreeBytes}: the Directory bytes one GetTree call may read ({@code vouch.limits.max-tree-bytes}). */
+    public EmbeddedCas(BlobStore store, long maxBatchTotalSizeBytes, long maxTreeBytes) {
         this.store = store;
         this.maxBatchTotalSizeBytes = maxBatchTotalSizeBytes;
+        this.maxTreeBytes = maxTreeBytes;
     }
 
     @Override
@@ -116,6 +126,12 @@ public final class EmbeddedCas extends ReactorContentAddressableStorageGrpc.Cont
                         .setStatus(Statuses.toRpcStatus(Statuses.statusOf(e, "BatchReadBlobs " + proto.getHash()))).build()));
     }
 
+    /**
+     * Every Directory reachable from the root, breadth first, each once, in pages (see
+     * {@link TreePager} for the tokens). The walk streams: nothing is collected but the page being
+     * filled and the digests already seen, and it reads at most {@code vouch.limits.max-tree-bytes}
+     * of Directory messages per call; past that the call ends with FAILED_PRECONDITION.
+     */
     @Override
     public Flux<GetTreeResponse> getTree(GetTreeRequest request) {
         return Flux.defer(() -> {
@@ -125,27 +141,39 @@ public final class EmbeddedCas extends ReactorContentAddressableStorageGrpc.Cont
                 throw Statuses.invalidArgument("page_size must not be negative");
             }
             int pageSize = request.getPageSize() == 0 ? DEFAULT_TREE_PAGE_SIZE : request.getPageSize();
-            int offset = pageOffset(request.getPageToken());
-            return walk(root)
-                    .collectList()
-                    .flatMapMany(all -> pages(all, offset, pageSize))
+            return TreePager.resuming(root, pageSize, request.getPageToken())
+                    .pages(walk(root))
                     .onErrorMap(e -> Statuses.toException(e, "GetTree " + root));
         });
     }
 
     /**
-     * Every Directory reachable from {@code root}, breadth first, each once. Missing subdirectories
-     * are left out, as REAPI allows; a missing root is NOT_FOUND.
+     * The Directories reachable from {@code root}, breadth first, each once. Missing
+     * subdirectories are left out, as REAPI allows; a missing root is NOT_FOUND.
      */
-    private Flux<Directory> walk(Digest root) {
+    private Flux<TreePager.Listed> walk(Digest root) {
         Set<Digest> seen = ConcurrentHashMap.newKeySet();
         seen.add(root);
-        return readDirectory(root)
-                .expand(directory -> Flux.fromIterable(directory.getDirectoriesList())
+        AtomicLong walked = new AtomicLong();
+        return readListed(root, root, walked)
+                .expand(listed -> Flux.fromIterable(listed.directory().getDirectoriesList())
                         .map(DirectoryNode::getDigest)
                         .map(d -> Statuses.digest(d, "directory node digest"))
                         .filter(seen::add)
-                        .concatMap(child -> readDirectory(child).onErrorResume(BlobNotFoundException.class, e -> Mono.empty())));
+                        .concatMap(child -> readListed(child, root, walked)
+                                .onErrorResume(BlobNotFoundException.class, e -> Mono.empty())));
+    }
+
+    private Mono<TreePager.Listed> readListed(Digest digest, Digest root, AtomicLong walked) {
+        return Mono.defer(() -> {
+            // charged before reading, at the size the store checks the blob has, so no read goes past the bound
+            if (walked.addAndGet(digest.sizeBytes()) > maxTreeBytes) {
+                return Mono.error(Status.FAILED_PRECONDITION.withDescription("the directory tree under " + root
+                        + " is larger than vouch.limits.max-tree-bytes (" + maxTreeBytes + " bytes); GetTree stops walking it there")
+                        .asRuntimeException());
+            }
+            return readDirectory(digest).map(directory -> new TreePager.Listed(digest, directory));
+        });
     }
 
     private Mono<Directory> readDirectory(Digest digest) {
@@ -156,38 +184,6 @@ public final class EmbeddedCas extends ReactorContentAddressableStorageGrpc.Cont
                 throw Statuses.invalidArgument("blob " + digest + " is not a Directory");
             }
         });
-    }
-
-    /** Pages from {@code offset} to the end, each naming where the next one starts. */
-    private static Flux<GetTreeResponse> pages(List<Directory> all, int offset, int pageSize) {
-        if (offset > all.size()) {
-            throw Statuses.invalidArgument("page_token " + offset + " is past the end of the tree");
-        }
-        List<GetTreeResponse> pages = new ArrayList<>();
-        for (int start = offset; start < all.size() || pages.isEmpty(); start += pageSize) {
-            int end = Math.min(all.size(), start + pageSize);
-            GetTreeResponse.Builder page = GetTreeResponse.newBuilder().addAllDirectories(all.subList(start, end));
-            if (end < all.size()) {
-                page.setNextPageToken(Integer.toString(end));
-            }
-            pages.add(page.build());
-        }
-        return Flux.fromIterable(pages);
-    }
-
-    private static int pageOffset(String token) {
-        if (token.isEmpty()) {
-            return 0;
-        }
-        try {
-            int offset = Integer.parseInt(token);
-            if (offset < 0) {
-                throw new NumberFormatException();
-            }
-            return offset;
-        } catch (NumberFormatException e) {
-            throw Statuses.invalidArgument("page_token \"" + token + "\" was not issued by this server");
-        }
     }
 
     private Mono<ByteString> readWhole(Digest digest) {

@@ -2,7 +2,10 @@ package dev.vouch.backend.embedded.grpc;
 
 import build.bazel.remote.execution.v2.DigestFunction;
 import dev.vouch.backend.BlobNotFoundException;
+import dev.vouch.backend.embedded.DamagedEntryException;
 import dev.vouch.backend.embedded.DigestMismatchException;
+import dev.vouch.backend.embedded.StoreFullException;
+import dev.vouch.backend.embedded.UploadStalledException;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.InvalidDigestException;
 import dev.vouch.logging.LogSafe;
@@ -30,6 +33,12 @@ final class Statuses {
             status = Status.NOT_FOUND.withDescription(error.getMessage());
         } else if (error instanceof DigestMismatchException || error instanceof InvalidDigestException) {
             status = Status.INVALID_ARGUMENT.withDescription(error.getMessage());
+        } else if (error instanceof DamagedEntryException) {
+            status = Status.DATA_LOSS.withDescription(error.getMessage());
+        } else if (error instanceof StoreFullException) {
+            status = Status.RESOURCE_EXHAUSTED.withDescription(error.getMessage());
+        } else if (error instanceof UploadStalledException) {
+            status = Status.DEADLINE_EXCEEDED.withDescription(error.getMessage());
         } else {
             status = Status.INTERNAL.withDescription(about + ": " + error).withCause(error);
         }
@@ -38,7 +47,8 @@ final class Statuses {
         String outcome = LogSafe.escape(status.toString());
         switch (status.getCode()) {
             case NOT_FOUND, CANCELLED -> log.debug("{}: {}", what, outcome);
-            case INVALID_ARGUMENT, OUT_OF_RANGE -> log.info("{}: {}", what, outcome);
+            case INVALID_ARGUMENT, OUT_OF_RANGE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, FAILED_PRECONDITION ->
+                    log.info("{}: {}", what, outcome);
             default -> log.error("{}: {}", what, outcome, error);
         }
         return status;

@@ -5,6 +5,8 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.embedded.BlobStore;
 import dev.vouch.backend.embedded.DigestMismatchException;
+import dev.vouch.backend.embedded.StoreFullException;
+import dev.vouch.backend.embedded.UploadStalledException;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import dev.vouch.logging.LogSafe;
@@ -32,12 +34,14 @@ import reactor.core.publisher.Mono;
 /**
  * The Bazel HTTP cache protocol over the embedded store: {@code GET}/{@code HEAD}/{@code PUT} of
  * {@code ac/<hash>} (a serialized ActionResult) and {@code cas/<hash>} (a blob), SHA-256 only.
- * CAS bodies stream in both directions; only Action Cache values, which are small, are held whole.
+ * CAS bodies stream in both directions, in the store's chunks of at most 64 KiB with the
+ * connection's backpressure, so a GET never holds a whole blob; only Action Cache values, at most
+ * {@link BlobStore#MAX_ACTION_RESULT_BYTES}, are held whole, and {@code HEAD} reads nothing.
  */
 public final class HttpCacheHandler {
     private static final Logger log = LoggerFactory.getLogger(HttpCacheHandler.class);
     /** Far above any real ActionResult, low enough that a stray upload cannot exhaust the heap. */
-    public static final int MAX_ACTION_RESULT_BYTES = 64 << 20;
+    public static final int MAX_ACTION_RESULT_BYTES = BlobStore.MAX_ACTION_RESULT_BYTES;
 
     private final BlobStore store;
 
@@ -53,8 +57,9 @@ public final class HttpCacheHandler {
     }
 
     public Mono<ServerResponse> headActionResult(ServerRequest request) {
-        return withHash(request, hash -> store.getActionResult(actionKey(hash))
-                .flatMap(bytes -> ServerResponse.ok().contentLength(bytes.length).build())
+        // the length from the file's attributes: a HEAD never reads the entry
+        return withHash(request, hash -> store.actionResultSize(actionKey(hash))
+                .flatMap(size -> ServerResponse.ok().contentLength(size).build())
                 .switchIfEmpty(ServerResponse.notFound().build()));
     }
 
@@ -105,7 +110,10 @@ public final class HttpCacheHandler {
             return store.write(digest, data)
                     .then(Mono.defer(() -> ServerResponse.ok().build()))
                     .onErrorResume(DigestMismatchException.class, e -> problem(HttpStatus.BAD_REQUEST, "digest-mismatch",
-                            "Digest mismatch", e.getMessage() + "; nothing was stored"));
+                            "Digest mismatch", e.getMessage() + "; nothing was stored"))
+                    .onErrorResume(UploadStalledException.class, e -> problem(HttpStatus.REQUEST_TIMEOUT, "upload-stalled",
+                            "Upload stalled", e.getMessage()))
+                    .onErrorResume(StoreFullException.class, HttpCacheHandler::storeFull);
         });
     }
 
@@ -122,7 +130,8 @@ public final class HttpCacheHandler {
                 .doOnSuccess(stored -> log.info("stored action result {} over HTTP ({} output files, {} output directories;"
                                 + " the HTTP protocol names an action by hash only, so its size is not known here)",
                         hash, result.getOutputFilesCount(), result.getOutputDirectoriesCount()))
-                .then(Mono.defer(() -> ServerResponse.ok().build()));
+                .then(Mono.defer(() -> ServerResponse.ok().build()))
+                .onErrorResume(StoreFullException.class, HttpCacheHandler::storeFull);
     }
 
     /** Validates the {@code hash} path segment, runs {@code action}, and answers store failures as problems. */
@@ -167,6 +176,10 @@ public final class HttpCacheHandler {
         } finally {
             DataBufferUtils.release(buffer);
         }
+    }
+
+    private static Mono<ServerResponse> storeFull(StoreFullException e) {
+        return problem(HttpStatus.INSUFFICIENT_STORAGE, "store-full", "Store full", e.getMessage());
     }
 
     private static Mono<ServerResponse> notFound(String area, String hash) {

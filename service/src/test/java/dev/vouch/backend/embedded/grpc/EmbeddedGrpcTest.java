@@ -2,6 +2,7 @@ package dev.vouch.backend.embedded.grpc;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import build.bazel.remote.execution.v2.ActionCacheGrpc;
 import build.bazel.remote.execution.v2.ActionResult;
@@ -36,6 +37,7 @@ import com.google.common.util.concurrent.MoreExecutors;
 import com.google.protobuf.ByteString;
 import dev.vouch.api.grpc.GrpcServer;
 import dev.vouch.backend.embedded.DiskBlobStore;
+import dev.vouch.backend.embedded.OpenFiles;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
@@ -53,6 +55,8 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Random;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
@@ -69,6 +73,9 @@ class EmbeddedGrpcTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(10);
     private static final int CHUNK = 16 * 1024;
     private static final long MAX_BATCH = 1 << 20;
+    private static final long MAX_SIZE = 1L << 30;
+    private static final Duration UPLOAD_IDLE_TIMEOUT = Duration.ofSeconds(1);
+    private static final long MAX_TREE_BYTES = 100_000;
 
     @TempDir
     Path data;
@@ -81,7 +88,7 @@ class EmbeddedGrpcTest {
     @BeforeEach
     void start() {
         io = Schedulers.newBoundedElastic(4, 1000, "test-io");
-        store = new DiskBlobStore(data, 1L << 30, io);
+        store = new DiskBlobStore(data, MAX_SIZE, UPLOAD_IDLE_TIMEOUT, io);
         VouchProperties properties = new VouchProperties(data,
                 new VouchProperties.Grpc(0, 16 << 20, 1),
                 new VouchProperties.Embedded(1L << 30, MAX_BATCH),
@@ -90,7 +97,7 @@ class EmbeddedGrpcTest {
         server = new GrpcServer(properties, List.of(
                 new EmbeddedCapabilities(MAX_BATCH),
                 new EmbeddedActionCache(store),
-                new EmbeddedCas(store, MAX_BATCH),
+                new EmbeddedCas(store, MAX_BATCH, MAX_TREE_BYTES),
                 new EmbeddedByteStream(store)),
                 // handlers on the event loop: BlockHound fails any call that blocks there
                 MoreExecutors.directExecutor());
@@ -226,6 +233,67 @@ class EmbeddedGrpcTest {
     }
 
     @Test
+    void byteStreamReadOfAnotherSizeIsNotFound() {
+        byte[] blob = randomBytes(100_000, 7);
+        Digest digest = digestOf(blob);
+        write(uploads(digest), blob);
+
+        for (long wrongSize : new long[] {1, blob.length + 1}) {
+            String name = "blobs/" + digest.hash() + "/" + wrongSize;
+            assertThat(codeOf(() -> read(name, 0, 0))).as(name).isEqualTo(Status.Code.NOT_FOUND);
+        }
+        assertThat(read(blobs(digest), 0, 0)).isEqualTo(blob);
+    }
+
+    /** A client that stops sending mid-upload: the server ends the call and frees its temporary file. */
+    @Test
+    void stalledByteStreamWriteIsAbortedAndItsTempFileDeleted() throws Exception {
+        assumeTrue(OpenFiles.visible(), "needs /proc/self/fd");
+        byte[] blob = randomBytes(4 * CHUNK, 8);
+        Digest digest = digestOf(blob);
+        Path tmp = data.resolve("tmp");
+        Sinks.Many<WriteRequest> upload = Sinks.many().unicast().onBackpressureBuffer();
+        CompletableFuture<WriteResponse> response = ReactorByteStreamGrpc.newReactorStub(channel).write(upload.asFlux()).toFuture();
+        upload.tryEmitNext(WriteRequest.newBuilder().setResourceName(uploads(digest))
+                .setData(ByteString.copyFrom(blob, 0, CHUNK)).build());
+        org.awaitility.Awaitility.await().atMost(TIMEOUT)
+                .until(() -> OpenFiles.filesUnder(tmp).size() == 1 && OpenFiles.under(tmp).size() == 1);
+
+        // nothing more is sent: after vouch.embedded.upload-idle-timeout the server ends the call
+        assertThatThrownBy(() -> response.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS))
+                .isInstanceOf(ExecutionException.class)
+                .cause().isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+                    assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED);
+                    assertThat(e.getStatus().getDescription()).contains(digest.toString())
+                            .contains("vouch.embedded.upload-idle-timeout");
+                });
+
+        org.awaitility.Awaitility.await().atMost(TIMEOUT)
+                .until(() -> OpenFiles.filesUnder(tmp).isEmpty() && OpenFiles.under(tmp).isEmpty());
+        assertThat(store.casPath(digest.hash())).doesNotExist();
+        assertThat(codeOf(() -> read(blobs(digest), 0, 0))).isEqualTo(Status.Code.NOT_FOUND);
+    }
+
+    @Test
+    void byteStreamWriteLargerThanTheStoreIsResourceExhausted() throws Exception {
+        Digest huge = new Digest(digestOf("huge").hash(), MAX_SIZE + 1);
+        Sinks.Many<WriteRequest> upload = Sinks.many().unicast().onBackpressureBuffer();
+        CompletableFuture<WriteResponse> response = ReactorByteStreamGrpc.newReactorStub(channel).write(upload.asFlux()).toFuture();
+
+        upload.tryEmitNext(WriteRequest.newBuilder().setResourceName(uploads(huge))
+                .setData(ByteString.copyFrom(randomBytes(CHUNK, 9))).build());
+
+        assertThatThrownBy(() -> response.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS))
+                .isInstanceOf(ExecutionException.class)
+                .cause().isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+                    assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
+                    assertThat(e.getStatus().getDescription()).contains(huge.toString())
+                            .contains("vouch.embedded.max-size-bytes");
+                });
+        assertThat(storedFiles()).isEmpty();
+    }
+
+    @Test
     void byteStreamWrongHashIsInvalidArgumentAndStoresNothing() throws Exception {
         byte[] blob = randomBytes(40_000, 4);
         Digest wrong = new Digest(digestOf("something else").hash(), blob.length);
@@ -337,6 +405,31 @@ class EmbeddedGrpcTest {
     }
 
     @Test
+    void batchReadBlobsOfAnotherSizeIsNotFound() {
+        byte[] blob = randomBytes(1_000, 10);
+        Digest digest = digestOf(blob);
+        write(uploads(digest), blob);
+        Digest understated = new Digest(digest.hash(), 1);
+        Digest overstated = new Digest(digest.hash(), blob.length + 1);
+
+        BatchReadBlobsResponse response = ContentAddressableStorageGrpc.newBlockingStub(channel)
+                .batchReadBlobs(BatchReadBlobsRequest.newBuilder()
+                        .addDigests(understated.toProto())
+                        .addDigests(overstated.toProto())
+                        .addDigests(digest.toProto())
+                        .build());
+
+        assertThat(response.getResponses(0).getDigest()).isEqualTo(understated.toProto());
+        assertThat(response.getResponses(0).getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND.value());
+        assertThat(response.getResponses(0).getData()).isEmpty();
+        assertThat(response.getResponses(1).getDigest()).isEqualTo(overstated.toProto());
+        assertThat(response.getResponses(1).getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND.value());
+        assertThat(response.getResponses(1).getData()).isEmpty();
+        assertThat(response.getResponses(2).getStatus().getCode()).isEqualTo(Status.Code.OK.value());
+        assertThat(response.getResponses(2).getData().toByteArray()).isEqualTo(blob);
+    }
+
+    @Test
     void batchReadBlobsOverTheBatchLimitIsInvalidArgument() {
         Digest big = new Digest(digestOf("big").hash(), MAX_BATCH + 1);
         assertThat(codeOf(() -> ContentAddressableStorageGrpc.newBlockingStub(channel)
@@ -385,6 +478,92 @@ class EmbeddedGrpcTest {
         stub.getTree(GetTreeRequest.newBuilder().setRootDigest(rootDigest.toProto()).setPageSize(2)
                 .setPageToken(pages.get(0).getNextPageToken()).build()).forEachRemaining(resumed::add);
         assertThat(resumed.get(0).getDirectoriesList()).containsExactly(middleB, leaf);
+    }
+
+    /**
+     * A root with 50 children of about 2.4 KB each: past the 100,000-byte limit. The walk stops
+     * there, and the call ends with a status that names the limit instead of collecting the graph.
+     */
+    @Test
+    void getTreeLargerThanTheLimitIsFailedPrecondition() {
+        Directory.Builder root = Directory.newBuilder();
+        for (int i = 0; i < 50; i++) {
+            Directory.Builder child = Directory.newBuilder();
+            for (int f = 0; f < 30; f++) {
+                child.addFiles(FileNode.newBuilder().setName("file-" + f).setDigest(digestOf("content " + i + "/" + f).toProto()));
+            }
+            root.addDirectories(node(String.format("dir-%02d", i), putDirectory(child.build())));
+        }
+        Digest rootDigest = putDirectory(root.build());
+        var stub = ContentAddressableStorageGrpc.newBlockingStub(channel);
+
+        StatusRuntimeException error = org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class,
+                () -> stub.getTree(GetTreeRequest.newBuilder().setRootDigest(rootDigest.toProto()).build())
+                        .forEachRemaining(page -> { }));
+
+        assertThat(error.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+        assertThat(error.getStatus().getDescription()).contains(rootDigest.toString())
+                .contains("vouch.limits.max-tree-bytes").contains("100000");
+    }
+
+    /**
+     * 65 directories over four levels, subtrees shared: one call in pages of 7 lists each
+     * directory once, and a call resumed from any page's token lists exactly the rest.
+     */
+    @Test
+    void getTreePagesListEachDirectoryOnce() {
+        List<Directory> expected = new ArrayList<>();
+        List<Digest> level = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            Directory leaf = Directory.newBuilder()
+                    .addFiles(FileNode.newBuilder().setName("leaf-" + i).setDigest(digestOf("leaf " + i).toProto())).build();
+            level.add(putDirectory(leaf));
+            expected.add(leaf);
+        }
+        for (int depth = 0; depth < 3; depth++) {
+            List<Digest> upper = new ArrayList<>();
+            int count = depth == 2 ? 1 : 20 + depth * 20;
+            for (int i = 0; i < count; i++) {
+                Directory.Builder d = Directory.newBuilder()
+                        .addFiles(FileNode.newBuilder().setName("at-" + depth).setDigest(digestOf(depth + "/" + i).toProto()));
+                // each directory shares two children with its neighbours
+                d.addDirectories(node("a", level.get(i % level.size())));
+                d.addDirectories(node("b", level.get((i + 1) % level.size())));
+                if (depth == 2) {
+                    for (int j = 0; j < level.size(); j++) {
+                        d.addDirectories(node(String.format("all-%02d", j), level.get(j)));
+                    }
+                }
+                Directory built = d.build();
+                upper.add(putDirectory(built));
+                expected.add(built);
+            }
+            level = upper;
+        }
+        Digest root = level.get(0);
+        assertThat(expected).hasSize(4 + 20 + 40 + 1);
+        Directory rootDirectory = expected.get(expected.size() - 1);
+        var stub = ContentAddressableStorageGrpc.newBlockingStub(channel);
+
+        List<GetTreeResponse> pages = new ArrayList<>();
+        stub.getTree(GetTreeRequest.newBuilder().setRootDigest(root.toProto()).setPageSize(7).build()).forEachRemaining(pages::add);
+
+        List<Directory> listed = pages.stream().flatMap(p -> p.getDirectoriesList().stream()).toList();
+        assertThat(listed).containsExactlyInAnyOrderElementsOf(expected);
+        assertThat(listed.get(0)).isEqualTo(rootDirectory);
+        for (int i = 0; i < pages.size(); i++) {
+            assertThat(pages.get(i).getDirectoriesCount()).as("page " + i).isBetween(1, 7);
+            assertThat(pages.get(i).getNextPageToken().isEmpty()).as("page " + i + " is the last").isEqualTo(i == pages.size() - 1);
+        }
+        int before = 0;
+        for (int i = 0; i < pages.size() - 1; i++) {
+            before += pages.get(i).getDirectoriesCount();
+            List<Directory> rest = new ArrayList<>();
+            stub.getTree(GetTreeRequest.newBuilder().setRootDigest(root.toProto()).setPageSize(7)
+                            .setPageToken(pages.get(i).getNextPageToken()).build())
+                    .forEachRemaining(p -> rest.addAll(p.getDirectoriesList()));
+            assertThat(rest).as("resumed after page " + i).isEqualTo(listed.subList(before, listed.size()));
+        }
     }
 
     @Test

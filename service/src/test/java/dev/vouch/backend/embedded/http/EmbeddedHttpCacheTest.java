@@ -1,13 +1,22 @@
 package dev.vouch.backend.embedded.http;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import build.bazel.remote.execution.v2.ActionResult;
 import build.bazel.remote.execution.v2.OutputFile;
+import dev.vouch.backend.embedded.BlobStore;
+import dev.vouch.backend.embedded.DiskBlobStore;
+import dev.vouch.backend.embedded.OpenFiles;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import dev.vouch.digest.Hasher;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.RandomAccessFile;
+import java.net.Socket;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -16,6 +25,7 @@ import java.time.Duration;
 import java.util.HexFormat;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.core.io.buffer.DataBuffer;
@@ -28,7 +38,8 @@ import org.springframework.test.web.reactive.server.WebTestClient;
 import reactor.core.publisher.Flux;
 
 /** The embedded cache's Bazel HTTP cache protocol, over the running app's real HTTP port. */
-@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = "vouch.grpc.port=0")
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
+        properties = {"vouch.grpc.port=0", "vouch.embedded.upload-idle-timeout=2s"})
 class EmbeddedHttpCacheTest {
     /** Static, not a JUnit TempDir: Spring reads the data directory before JUnit would inject one. */
     private static final Path DATA = createTempDirectory().resolve("data");
@@ -40,6 +51,9 @@ class EmbeddedHttpCacheTest {
 
     @LocalServerPort
     int port;
+
+    @Autowired
+    BlobStore store;
 
     @Test
     void blobRoundTrip() {
@@ -181,6 +195,128 @@ class EmbeddedHttpCacheTest {
         }).reduce(0L, Long::sum).block(Duration.ofSeconds(60));
         assertThat(received).isEqualTo(size);
         assertThat(hasher.finish()).isEqualTo(digest);
+    }
+
+    /** A PUT whose client stops sending: answered 408 after the idle timeout, its temporary file gone. */
+    @Test
+    void stalledPutIsAbortedAndFreesItsTempFile() throws Exception {
+        assumeTrue(OpenFiles.visible(), "needs /proc/self/fd");
+        byte[] blob = new byte[100_000];
+        new Random(11).nextBytes(blob);
+        String hash = DigestFunction.SHA256.digestOf(blob).hash();
+        Path tmp = DATA.resolve("tmp");
+        try (Socket socket = connect()) {
+            OutputStream out = socket.getOutputStream();
+            out.write(("PUT /cache/cas/" + hash + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: " + blob.length
+                    + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.write(blob, 0, 10_000);
+            out.flush();
+            await().atMost(Duration.ofSeconds(10)).until(() -> OpenFiles.filesUnder(tmp).size() == 1);
+
+            // nothing more is sent; the server gives up after vouch.embedded.upload-idle-timeout
+            assertThat(statusLine(socket.getInputStream())).startsWith("HTTP/1.1 408");
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> OpenFiles.filesUnder(tmp).isEmpty() && OpenFiles.under(tmp).isEmpty());
+        assertThat(casFile(hash)).doesNotExist();
+    }
+
+    /** A blob larger than the whole store is refused when its headers arrive, before any byte is written. */
+    @Test
+    void putLargerThanTheStoreIsInsufficientStorage() throws Exception {
+        String hash = DigestFunction.SHA256.digestOf("twenty gigabytes".getBytes(StandardCharsets.UTF_8)).hash();
+        try (Socket socket = connect()) {
+            socket.getOutputStream().write(("PUT /cache/cas/" + hash + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
+                    + (20L << 30) + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            socket.getOutputStream().flush();
+
+            InputStream in = socket.getInputStream();
+            assertThat(statusLine(in)).startsWith("HTTP/1.1 507");
+            assertThat(body(in, headers(in))).contains("vouch.embedded.max-size-bytes");
+        }
+        assertThat(OpenFiles.filesUnder(DATA.resolve("tmp"))).isEmpty();
+    }
+
+    /** HEAD answers from the file's length and GET refuses an entry no ActionResult can be: neither reads it. */
+    @Test
+    void headAndGetOfAHugeActionCacheEntryReadNothing() throws IOException {
+        String hash = DigestFunction.SHA256.digestOf("an entry blown up by hand".getBytes(StandardCharsets.UTF_8)).hash();
+        Path entry = DATA.resolve("ac").resolve(hash.substring(0, 2)).resolve(hash);
+        sparseFile(entry, 256L << 20);
+        long before = disk().bytesRead();
+
+        client().head().uri("/cache/ac/" + hash).exchange().expectStatus().isOk().expectHeader().contentLength(256L << 20);
+        client().get().uri("/cache/ac/" + hash).exchange().expectStatus().is5xxServerError()
+                .expectHeader().contentType(MediaType.APPLICATION_PROBLEM_JSON);
+
+        assertThat(disk().bytesRead() - before).isZero();
+        Files.delete(entry);
+    }
+
+    /**
+     * A GET of a 1 GiB blob streams: with a client that took 1 MiB and stopped reading, the store
+     * has read a bounded window ahead (socket buffers and a few chunks), never the whole file.
+     */
+    @Test
+    void getOfAHugeBlobStreamsInBoundedChunks() throws Exception {
+        String hash = DigestFunction.SHA256.digestOf("stands in for 1 GiB".getBytes(StandardCharsets.UTF_8)).hash();
+        sparseFile(casFile(hash), 1L << 30);
+        long before = disk().bytesRead();
+        try (Socket socket = connect()) {
+            socket.setReceiveBufferSize(64 << 10);
+            socket.getOutputStream().write(("GET /cache/cas/" + hash + " HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            InputStream in = socket.getInputStream();
+            assertThat(statusLine(in)).startsWith("HTTP/1.1 200");
+            assertThat(headers(in)).containsIgnoringCase("content-length: " + (1L << 30));
+            assertThat(in.readNBytes(1 << 20)).hasSize(1 << 20);
+
+            await().during(Duration.ofMillis(1500)).atMost(Duration.ofSeconds(10))
+                    .until(() -> disk().bytesRead() - before < 64L << 20);
+        }
+        Files.delete(casFile(hash));
+    }
+
+    private DiskBlobStore disk() {
+        return (DiskBlobStore) store;
+    }
+
+    private Socket connect() throws IOException {
+        Socket socket = new Socket("127.0.0.1", port);
+        socket.setSoTimeout(10_000);
+        return socket;
+    }
+
+    private static String statusLine(InputStream in) throws IOException {
+        StringBuilder line = new StringBuilder();
+        for (int c = in.read(); c >= 0 && c != '\n'; c = in.read()) {
+            line.append((char) c);
+        }
+        return line.toString().trim();
+    }
+
+    private static String headers(InputStream in) throws IOException {
+        StringBuilder text = new StringBuilder();
+        while (!text.toString().endsWith("\r\n\r\n")) {
+            int c = in.read();
+            if (c < 0) {
+                break;
+            }
+            text.append((char) c);
+        }
+        return text.toString();
+    }
+
+    private static String body(InputStream in, String headers) throws IOException {
+        java.util.regex.Matcher length = java.util.regex.Pattern.compile("(?im)^content-length:\\s*(\\d+)").matcher(headers);
+        assertThat(length.find()).as("Content-Length in " + headers).isTrue();
+        return new String(in.readNBytes(Integer.parseInt(length.group(1))), StandardCharsets.UTF_8);
+    }
+
+    private static void sparseFile(Path file, long size) throws IOException {
+        Files.createDirectories(file.getParent());
+        try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
+            raf.setLength(size);
+        }
     }
 
     private WebTestClient client() {

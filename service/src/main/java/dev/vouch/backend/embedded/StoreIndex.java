@@ -1,0 +1,319 @@
+package dev.vouch.backend.embedded;
+
+import dev.vouch.digest.Digest;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The files of the embedded store, their sizes and when each was last used, plus the bytes of
+ * uploads in progress; keeps all of it under the size bound by evicting least recently used
+ * files. The filesystem stays the truth for existence (an operator may delete a file at any
+ * time); this index exists to pick eviction victims and to keep the bound.
+ *
+ * <p><b>Why it stays equal to the disk.</b> Every change of one file's entry that depends on the
+ * file runs inside {@link ConcurrentHashMap#compute} on that file's key, and re-reads the
+ * filesystem there: a commit renames the temporary file into place and records it, an eviction
+ * deletes the file and removes it, and a check that found the file missing (or of a size the
+ * index does not have) re-stats it before forgetting or relearning it. {@code compute} holds the
+ * key's bin lock for the duration, so these cannot interleave for one key: a check can no longer
+ * forget the entry a concurrent commit just recorded (it re-stats after the commit and finds the
+ * file), and eviction can no longer delete a file a concurrent commit just renamed into place
+ * (the commit waits, then records a fresh entry over a deleted one). A check that finds the file
+ * and its entry only stamps the entry's recency, without a lock: if eviction removed that entry
+ * meanwhile, the stamp lands on an object no longer in the map and revives nothing.
+ *
+ * <p><b>Why the check path takes no global lock.</b> The hot path (file present, entry known, same
+ * size) is one map read and one volatile write of a {@link System#nanoTime()} stamp: no reordering
+ * of a shared list and no shared counter, so checks from many threads touch only the entries they
+ * check. The I/O done inside {@code compute} (stat, rename, delete) holds one bin, not the map.
+ *
+ * <p><b>How victims are chosen.</b> Only a writer that takes the total over the bound evicts, under
+ * an eviction lock that checks never take. It works from a queue of entries sorted by their stamp
+ * in one snapshot of the map, refilled only when it runs dry, so the sort is paid once per about
+ * as many evictions as there are entries. A queued entry whose stamp changed since the snapshot
+ * was used since, and is skipped (it is newer than every unchanged one, so this is exact LRU among
+ * what the snapshot saw; entries added after it are newer still). If the queue runs dry, one fresh
+ * snapshot is taken and evicted in order without that skip, so eviction always makes progress.
+ *
+ * <p><b>Uploads count.</b> {@link #total} holds stored bytes and the bytes of uploads in progress
+ * together, in one counter, so that a commit moves bytes from one kind to the other without the
+ * total ever dipping (which would let a concurrent reservation skip an eviction it needed).
+ */
+final class StoreIndex {
+    private static final Logger log = LoggerFactory.getLogger(StoreIndex.class);
+
+    /** One stored file: its size as recorded, and a {@code nanoTime} stamp of its last use. */
+    static final class Entry {
+        final long size;
+        volatile long lastUsed;
+
+        Entry(long size, long lastUsed) {
+            this.size = size;
+            this.lastUsed = lastUsed;
+        }
+    }
+
+    private record Candidate(Path file, Entry entry, long lastUsed) {
+    }
+
+    private final ConcurrentHashMap<Path, Entry> entries = new ConcurrentHashMap<>(1024);
+    private final long bound;
+    /** Stored bytes plus bytes of uploads in progress. */
+    private final AtomicLong total = new AtomicLong();
+    /** Bytes of uploads in progress, a part of {@link #total}. */
+    private final AtomicLong reserved = new AtomicLong();
+    private final ReentrantLock evicting = new ReentrantLock();
+    /** Eviction order from the last snapshot; only touched under {@link #evicting}. */
+    private final ArrayDeque<Candidate> eldestFirst = new ArrayDeque<>();
+
+    StoreIndex(long bound) {
+        this.bound = bound;
+    }
+
+    long bound() {
+        return bound;
+    }
+
+    long totalBytes() {
+        return total.get();
+    }
+
+    long reservedBytes() {
+        return reserved.get();
+    }
+
+    int size() {
+        return entries.size();
+    }
+
+    /** Each indexed file and its recorded size. */
+    Map<Path, Long> sizes() {
+        Map<Path, Long> sizes = new HashMap<>();
+        entries.forEach((file, entry) -> sizes.put(file, entry.size));
+        return sizes;
+    }
+
+    /** Learns a file found at start-up; {@code lastUsed} orders it among the others found. */
+    void learn(Path file, long size, long lastUsed) {
+        Entry previous = entries.put(file, new Entry(size, lastUsed));
+        total.addAndGet(size - (previous == null ? 0 : previous.size));
+    }
+
+    /**
+     * {@code file} was just seen on disk with {@code size} bytes: marks it used, and learns it (or
+     * its new size) if it was put there behind the store's back.
+     */
+    void observed(Path file, long size) {
+        Entry entry = entries.get(file);
+        if (entry != null && entry.size == size) {
+            entry.lastUsed = System.nanoTime();
+            return;
+        }
+        // unknown or resized: what to record depends on the file as of now, under the key's lock
+        entries.compute(file, (key, current) -> reconcile(file, current));
+    }
+
+    /** {@code file} was just found missing: forgets it, unless a commit put it back meanwhile. */
+    void absent(Path file) {
+        if (entries.get(file) != null) {
+            entries.computeIfPresent(file, (key, current) -> reconcile(file, current));
+        }
+    }
+
+    /** The entry for {@code file} as the disk has it now; runs inside {@code compute} on its key. */
+    private Entry reconcile(Path file, Entry current) {
+        long size = sizeOnDisk(file);
+        if (size < 0) {
+            if (current != null) {
+                total.addAndGet(-current.size);
+            }
+            return null;
+        }
+        if (current != null && current.size == size) {
+            current.lastUsed = System.nanoTime();
+            return current;
+        }
+        total.addAndGet(size - (current == null ? 0 : current.size));
+        return new Entry(size, System.nanoTime());
+    }
+
+    /**
+     * Renames {@code temp} to {@code target} and records it, turning the bytes {@code upload}
+     * held into a stored entry; atomic with respect to eviction and checks of {@code target}.
+     */
+    void commit(Path temp, Path target, long size, Reservation upload) {
+        try {
+            Files.createDirectories(target.getParent());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot store " + target, e);
+        }
+        entries.compute(target, (key, current) -> {
+            try {
+                Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                // tmp/ lives inside the data directory, so this only happens on exotic filesystems
+                throw new UncheckedIOException(new IOException("the data directory's filesystem cannot rename atomically", e));
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot store " + target, e);
+            }
+            long held = upload.transfer();
+            reserved.addAndGet(-held);
+            // one update: the replaced entry leaves, the upload's bytes stay counted as stored
+            total.addAndGet(size - held - (current == null ? 0 : current.size));
+            return new Entry(size, System.nanoTime());
+        });
+    }
+
+    /** A new upload's share of the bound, empty until bytes are added. {@code what} names it in errors. */
+    Reservation reservation(Digest digest, String what) {
+        return new Reservation(digest, what);
+    }
+
+    /** Fails with {@link StoreFullException} when {@code size} bytes could never fit, whatever was evicted. */
+    void requireFits(Digest digest, String what, long size) {
+        if (size > bound) {
+            throw new StoreFullException(digest, what + " (" + size + " bytes) is larger than the embedded store's bound,"
+                    + " vouch.embedded.max-size-bytes (" + bound + " bytes); nothing was stored");
+        }
+    }
+
+    /** Evicts least recently used files until the total fits the bound; false if it cannot. */
+    boolean evictToFit() {
+        if (total.get() <= bound) {
+            return true;
+        }
+        evicting.lock();
+        try {
+            boolean refreshed = false;
+            while (total.get() > bound) {
+                Candidate candidate = eldestFirst.poll();
+                if (candidate == null) {
+                    if (refreshed) {
+                        return false;
+                    }
+                    refill();
+                    refreshed = true;
+                    continue;
+                }
+                boolean fresh = refreshed;
+                entries.computeIfPresent(candidate.file(), (key, current) -> evict(candidate, current, fresh));
+            }
+            return true;
+        } finally {
+            evicting.unlock();
+        }
+    }
+
+    /** Deletes a victim and drops its entry, unless it was replaced or (from an old snapshot) used since. */
+    private Entry evict(Candidate candidate, Entry current, boolean fresh) {
+        if (current != candidate.entry() || !fresh && current.lastUsed != candidate.lastUsed()) {
+            return current;
+        }
+        try {
+            Files.deleteIfExists(candidate.file());
+            log.debug("evicted {}", candidate.file());
+        } catch (IOException e) {
+            // still on disk, so still indexed; the next snapshot will try it again
+            log.warn("cannot evict {}: {}", candidate.file(), e.toString());
+            return current;
+        }
+        total.addAndGet(-current.size);
+        return null;
+    }
+
+    private void refill() {
+        List<Candidate> all = new ArrayList<>(entries.size());
+        entries.forEach((file, entry) -> all.add(new Candidate(file, entry, entry.lastUsed)));
+        all.sort(Comparator.comparingLong(Candidate::lastUsed));
+        eldestFirst.clear();
+        eldestFirst.addAll(all);
+    }
+
+    /** The file's size now; -1 when it does not exist. */
+    private static long sizeOnDisk(Path file) {
+        try {
+            return Files.readAttributes(file, BasicFileAttributes.class).size();
+        } catch (NoSuchFileException e) {
+            return -1;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot check " + file, e);
+        }
+    }
+
+    /**
+     * The bytes one upload has written to its temporary file so far, counted in the total. Bytes
+     * are added before they are written, evicting to make room; closing gives back what is held.
+     */
+    final class Reservation {
+        private final Digest digest;
+        private final String what;
+        private long held;
+        private boolean closed;
+
+        private Reservation(Digest digest, String what) {
+            this.digest = digest;
+            this.what = what;
+        }
+
+        /** Takes {@code bytes} more of the bound, or fails with {@link StoreFullException}, holding nothing more. */
+        void add(long bytes) {
+            synchronized (this) {
+                if (closed) {
+                    throw new IllegalStateException("upload of " + what + " already ended");
+                }
+                held += bytes;
+                reserved.addAndGet(bytes);
+                total.addAndGet(bytes);
+            }
+            // never evict holding this monitor: commit takes it inside a map lock
+            if (!evictToFit()) {
+                synchronized (this) {
+                    if (!closed) {
+                        held -= bytes;
+                        reserved.addAndGet(-bytes);
+                        total.addAndGet(-bytes);
+                    }
+                }
+                throw new StoreFullException(digest, "the embedded store has no room for " + bytes + " more bytes of " + what
+                        + ": its bound, vouch.embedded.max-size-bytes (" + bound + " bytes), is taken by "
+                        + (total.get() - reserved.get()) + " bytes it could not evict and " + reserved.get()
+                        + " bytes of uploads in progress; nothing was stored");
+            }
+        }
+
+        /** Ends the reservation and hands its bytes to the caller, who accounts for them. */
+        synchronized long transfer() {
+            closed = true;
+            long bytes = held;
+            held = 0;
+            return bytes;
+        }
+
+        /** Ends the reservation, giving back what it held; does nothing after a commit. */
+        synchronized void close() {
+            if (!closed) {
+                closed = true;
+                reserved.addAndGet(-held);
+                total.addAndGet(-held);
+                held = 0;
+            }
+        }
+    }
+}
