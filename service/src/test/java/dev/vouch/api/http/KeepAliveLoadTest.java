@@ -32,7 +32,7 @@ import org.springframework.test.context.DynamicPropertySource;
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT)
 class KeepAliveLoadTest {
-    private static final int REQUESTS = Integer.getInteger("vouch.load.requests", 100_000);
+    private static final int REQUESTS = Integer.getInteger("vouch.load.requests", 50_000);
     private static final int CONNECTIONS = 16;
     // far above any answer's time here, far below the 30 s request deadline
     private static final Duration NO_ANSWER = Duration.ofSeconds(10);
