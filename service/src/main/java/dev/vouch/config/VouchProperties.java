@@ -29,6 +29,7 @@ import org.springframework.validation.annotation.Validated;
  *
  * @param dataDir the embedded store's directory ({@code vouch.data-dir})
  * @param grpc the gRPC server
+ * @param http connection limits of the HTTP port ({@code vouch.http.*})
  * @param embedded the embedded cache
  * @param limits request and validation limits
  * @param io the bounded scheduler that runs blocking work (disk) off the event loops
@@ -42,6 +43,7 @@ import org.springframework.validation.annotation.Validated;
 public record VouchProperties(
         @NotNull @DefaultValue("./data") Path dataDir,
         @Valid @DefaultValue Grpc grpc,
+        @Valid @DefaultValue Http http,
         @Valid @DefaultValue Embedded embedded,
         @Valid @DefaultValue Limits limits,
         @Valid @DefaultValue Io io,
@@ -49,7 +51,9 @@ public record VouchProperties(
         List<@Valid Route> routes,
         String defaultBackend) {
 
+    @ConstructorBinding
     public VouchProperties {
+        http = http == null ? defaultsOf(Http.class) : http;
         backends = backends == null || backends.isEmpty()
                 ? List.of(Backend.embedded(Backend.EMBEDDED_NAME))
                 : List.copyOf(backends);
@@ -58,6 +62,12 @@ public record VouchProperties(
         if (defaultBackend == null || defaultBackend.isBlank()) {
             defaultBackend = backends.get(0).name();
         }
+    }
+
+    /** Properties with the HTTP port's connection limits at their defaults. */
+    public VouchProperties(Path dataDir, Grpc grpc, Embedded embedded, Limits limits, Io io, List<Backend> backends,
+            List<Route> routes, String defaultBackend) {
+        this(dataDir, grpc, null, embedded, limits, io, backends, routes, defaultBackend);
     }
 
     /** Whether the embedded cache is served (its REAPI services and HTTP protocol). */
@@ -311,14 +321,76 @@ public record VouchProperties(
     }
 
     /**
+     * The gRPC server and the lifetime of its connections. Idle, old and silent connections are
+     * closed so that they cannot pile up and hold file descriptors; clients reconnect on their own
+     * (grpc-java, Bazel and Go clients treat the GOAWAY as routine).
+     *
      * @param port the gRPC port: embedded REAPI services ({@code vouch.grpc.port})
      * @param maxInboundMessageBytes the largest gRPC message accepted; Bazel's batch calls stay below 4 MiB
      * @param shutdownGraceSeconds how long in-flight calls may run on shutdown before they are cancelled
+     * @param maxConnectionIdle a connection without calls for this long is closed (GOAWAY)
+     * @param maxConnectionAge a connection older than this is asked to go away, so that clients spread
+     *     over new instances; its calls get {@code maxConnectionAgeGrace} to finish
+     * @param maxConnectionAgeGrace how long calls of a connection past its age may still run; above the
+     *     longest validation deadline ({@code vouch.limits.max-deadline}) by default
+     * @param keepAliveTime how long a connection may be silent before Vouch pings the client to see it is there
+     * @param keepAliveTimeout how long Vouch waits for the ping's answer before closing the connection
+     * @param permitKeepAliveTime the shortest interval at which a client may ping; a client pinging more
+     *     often is told to go away (ENHANCE_YOUR_CALM), which bounds ping floods
+     * @param maxConcurrentCallsPerConnection calls one connection may have open at once; HTTP/2 clients
+     *     queue the rest (advertised as MAX_CONCURRENT_STREAMS)
+     * @param maxConnections connections the gRPC port holds at once; past it a new connection is closed
+     *     as soon as it is accepted, so that file descriptors stay for the HTTP port and the store
      */
     public record Grpc(
             @Min(0) @Max(65535) @DefaultValue("9092") int port,
             @Min(1024) @DefaultValue("16777216") int maxInboundMessageBytes,
-            @Min(0) @DefaultValue("10") int shutdownGraceSeconds) {
+            @Min(0) @DefaultValue("10") int shutdownGraceSeconds,
+            @NotNull @DefaultValue("5m") Duration maxConnectionIdle,
+            @NotNull @DefaultValue("1h") Duration maxConnectionAge,
+            @NotNull @DefaultValue("10m") Duration maxConnectionAgeGrace,
+            @NotNull @DefaultValue("2m") Duration keepAliveTime,
+            @NotNull @DefaultValue("20s") Duration keepAliveTimeout,
+            @NotNull @DefaultValue("30s") Duration permitKeepAliveTime,
+            @Min(1) @DefaultValue("200") int maxConcurrentCallsPerConnection,
+            @Min(1) @DefaultValue("4096") int maxConnections) {
+
+        @ConstructorBinding
+        public Grpc {
+            Grpc defaults = maxConnectionIdle == null || maxConnectionAge == null || maxConnectionAgeGrace == null
+                    || keepAliveTime == null || keepAliveTimeout == null || permitKeepAliveTime == null
+                    ? defaultsOf(Grpc.class) : null;
+            maxConnectionIdle = maxConnectionIdle == null ? defaults.maxConnectionIdle() : maxConnectionIdle;
+            maxConnectionAge = maxConnectionAge == null ? defaults.maxConnectionAge() : maxConnectionAge;
+            maxConnectionAgeGrace = maxConnectionAgeGrace == null ? defaults.maxConnectionAgeGrace() : maxConnectionAgeGrace;
+            keepAliveTime = keepAliveTime == null ? defaults.keepAliveTime() : keepAliveTime;
+            keepAliveTimeout = keepAliveTimeout == null ? defaults.keepAliveTimeout() : keepAliveTimeout;
+            permitKeepAliveTime = permitKeepAliveTime == null ? defaults.permitKeepAliveTime() : permitKeepAliveTime;
+        }
+
+        /** The port, message size and grace given; connection settings at their defaults. */
+        public Grpc(int port, int maxInboundMessageBytes, int shutdownGraceSeconds) {
+            this(port, maxInboundMessageBytes, shutdownGraceSeconds, null, null, null, null, null, null, 200, 4096);
+        }
+    }
+
+    /**
+     * Connection limits of the HTTP port (REST API, actuator, the HTTP cache protocol), so that slow
+     * or idle clients cannot hold its file descriptors.
+     *
+     * @param idleTimeout a keep-alive connection without a request for this long is closed, and so is a
+     *     connection that sends nothing at all
+     * @param requestHeaderTimeout how long a client has to send a request's line and headers, from their
+     *     first byte; a connection still sending them then is closed (slowloris)
+     * @param maxConnections connections the HTTP port holds at once. A connection past it makes room by
+     *     closing an idle one (no request in progress: between keep-alive requests or still sending its
+     *     headers), so a liveness probe always gets in while anything is idle; only when every connection
+     *     has a request in progress is the new one closed at once
+     */
+    public record Http(
+            @NotNull @DefaultValue("60s") Duration idleTimeout,
+            @NotNull @DefaultValue("10s") Duration requestHeaderTimeout,
+            @Min(1) @DefaultValue("8192") int maxConnections) {
     }
 
     /**

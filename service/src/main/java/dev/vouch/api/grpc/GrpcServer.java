@@ -18,8 +18,10 @@ import org.springframework.stereotype.Component;
 
 /**
  * The one gRPC server on {@code vouch.grpc.port}, serving every {@link BindableService} bean (the
- * embedded REAPI services, {@code vouch.v1}). Stops gracefully: in-flight calls get
- * {@code vouch.grpc.shutdown-grace-seconds} before they are cancelled.
+ * embedded REAPI services, {@code vouch.v1}). Its connections are bounded in number, idle time, age
+ * and concurrent calls, and silent peers are pinged ({@code vouch.grpc.*}), so that clients cannot
+ * pile up connections until the process runs out of file descriptors. Stops gracefully: in-flight
+ * calls get {@code vouch.grpc.shutdown-grace-seconds} before they are cancelled.
  */
 @Component
 public class GrpcServer implements SmartLifecycle {
@@ -29,6 +31,7 @@ public class GrpcServer implements SmartLifecycle {
     private final List<BindableService> services;
     private final Executor callExecutor;
     private volatile Server server;
+    private volatile GrpcConnectionCap connections;
 
     @Autowired
     public GrpcServer(VouchProperties properties, List<BindableService> services) {
@@ -50,8 +53,20 @@ public class GrpcServer implements SmartLifecycle {
         if (server != null) {
             return;
         }
+        GrpcConnectionCap cap = new GrpcConnectionCap(config.maxConnections());
         NettyServerBuilder builder = NettyServerBuilder.forPort(config.port())
-                .maxInboundMessageSize(config.maxInboundMessageBytes());
+                .maxInboundMessageSize(config.maxInboundMessageBytes())
+                .channelFactory(cap.channelFactory())
+                .bossEventLoopGroup(cap.boss())
+                .workerEventLoopGroup(cap.workers())
+                .maxConnectionIdle(config.maxConnectionIdle().toNanos(), TimeUnit.NANOSECONDS)
+                .maxConnectionAge(config.maxConnectionAge().toNanos(), TimeUnit.NANOSECONDS)
+                .maxConnectionAgeGrace(config.maxConnectionAgeGrace().toNanos(), TimeUnit.NANOSECONDS)
+                .keepAliveTime(config.keepAliveTime().toNanos(), TimeUnit.NANOSECONDS)
+                .keepAliveTimeout(config.keepAliveTimeout().toNanos(), TimeUnit.NANOSECONDS)
+                .permitKeepAliveTime(config.permitKeepAliveTime().toNanos(), TimeUnit.NANOSECONDS)
+                .maxConcurrentCallsPerConnection(config.maxConcurrentCallsPerConnection())
+                .intercept(new CancelledUnaryCalls());
         if (callExecutor != null) {
             builder.executor(callExecutor);
         }
@@ -59,8 +74,10 @@ public class GrpcServer implements SmartLifecycle {
         try {
             server = builder.build().start();
         } catch (IOException e) {
+            cap.shutdown();
             throw new UncheckedIOException("cannot start the gRPC server on port " + config.port(), e);
         }
+        connections = cap;
         log.info("gRPC server listening on port {} with {}", server.getPort(),
                 services.stream().map(s -> s.bindService().getServiceDescriptor().getName()).toList());
     }
@@ -82,6 +99,7 @@ public class GrpcServer implements SmartLifecycle {
             running.shutdownNow();
             Thread.currentThread().interrupt();
         }
+        connections.shutdown();
         server = null;
     }
 
@@ -97,6 +115,12 @@ public class GrpcServer implements SmartLifecycle {
     @Override
     public boolean isRunning() {
         return server != null;
+    }
+
+    /** Connections open on the gRPC port now. */
+    public int openConnections() {
+        GrpcConnectionCap cap = connections;
+        return cap == null ? 0 : cap.open();
     }
 
     /** The bound port: the configured one, or the one the OS picked when it is 0. */

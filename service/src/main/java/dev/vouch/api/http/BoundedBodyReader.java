@@ -8,17 +8,28 @@ import org.springframework.http.InvalidMediaTypeException;
 import org.springframework.http.MediaType;
 import org.springframework.http.server.reactive.ServerHttpRequest;
 import reactor.core.publisher.Mono;
+import reactor.core.publisher.SynchronousSink;
 
 /**
- * Reads a JSON request body into memory, but never more than the configured bound: a declared
- * Content-Length over it is refused before reading, and a body that streams past it is cut off as
- * soon as it does, so an oversized upload costs at most {@code maxBytes} of memory.
+ * Reads a JSON request body into memory, but never more than the configured bound: past it the
+ * rest is read and dropped, so an oversized upload costs at most {@code maxBytes} of memory.
+ * <p>
+ * The 413 comes only after the body has been read, up to {@value #DRAIN_FACTOR} times the bound:
+ * clients such as Python's urllib send the whole body before they read anything, and a server
+ * that answers and closes with their bytes still unread makes the kernel reset the connection, so
+ * they would see "connection reset" instead of the 413. A body larger than that is answered at
+ * once; the connection closes after every 413 either way.
  */
 final class BoundedBodyReader {
+    /** How much more than the bound is read and dropped before a 413, so that ordinary clients see it. */
+    static final int DRAIN_FACTOR = 4;
+
     private final int maxBytes;
+    private final long drainBytes;
 
     BoundedBodyReader(int maxBytes) {
         this.maxBytes = maxBytes;
+        this.drainBytes = (long) maxBytes * DRAIN_FACTOR;
     }
 
     Mono<byte[]> read(ServerHttpRequest request) {
@@ -26,14 +37,42 @@ final class BoundedBodyReader {
             HttpHeaders headers = request.getHeaders();
             checkContentType(headers);
             long declared = headers.getContentLength();
-            if (declared > maxBytes) {
+            if (declared > drainBytes) {
                 return Mono.error(tooLarge("request body declares " + declared + " bytes"));
             }
-            return DataBufferUtils.join(request.getBody(), maxBytes)
+            if (declared > maxBytes) {
+                return request.getBody()
+                        .doOnNext(DataBufferUtils::release)
+                        .then(Mono.error(() -> tooLarge("request body declares " + declared + " bytes")));
+            }
+            Oversize oversize = new Oversize();
+            return DataBufferUtils.join(request.getBody()
+                                    .<DataBuffer>handle((buffer, sink) -> oversize.pass(buffer, sink, maxBytes, drainBytes)),
+                            maxBytes)
                     .map(BoundedBodyReader::drain)
                     .switchIfEmpty(Mono.fromSupplier(() -> new byte[0]))
+                    .flatMap(body -> oversize.seen > maxBytes
+                            ? Mono.error(tooLarge("request body has more than " + maxBytes + " bytes"))
+                            : Mono.just(body))
                     .onErrorMap(DataBufferLimitException.class, e -> tooLarge("request body exceeds the limit"));
         });
+    }
+
+    /** Counts a streamed body's bytes; past the bound its buffers are dropped, past the drain bound reading stops. */
+    private static final class Oversize {
+        long seen;
+
+        void pass(DataBuffer buffer, SynchronousSink<DataBuffer> sink, int maxBytes, long drainBytes) {
+            seen += buffer.readableByteCount();
+            if (seen <= maxBytes) {
+                sink.next(buffer);
+                return;
+            }
+            DataBufferUtils.release(buffer);
+            if (seen > drainBytes) {
+                sink.error(new DataBufferLimitException("request body exceeds " + drainBytes + " bytes"));
+            }
+        }
     }
 
     private ApiProblemException tooLarge(String what) {
