@@ -87,7 +87,7 @@ public interface CacheBackend {
 
     // the empty blob is the empty Directory and always present, so it costs no read
     private Mono<Directory> directoryOrEmpty(Scope scope, Digest digest) {
-        return digest.isEmptyBlob() ? Mono.just(Directory.getDefaultInstance()) : readDirectory(scope, digest);
+        return digest.isEmptyBlob(scope.digestFunction()) ? Mono.just(Directory.getDefaultInstance()) : readDirectory(scope, digest);
     }
 
     private static <T> T parse(Digest digest, byte[] bytes, Parser<T> parser) {

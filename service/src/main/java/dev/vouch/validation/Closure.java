@@ -2,6 +2,7 @@ package dev.vouch.validation;
 
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
+import dev.vouch.digest.DigestFunction;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -26,6 +27,7 @@ final class Closure {
 
     private final Map<Digest, Reference> references = new LinkedHashMap<>();
     private final Set<Digest> chargedMetadata = new HashSet<>();
+    private final DigestFunction digestFunction;
     private final int maxBlobs;
     private final long maxEntries;
     private final long maxMetadataBytes;
@@ -33,7 +35,8 @@ final class Closure {
     private long metadataBytes;
     private long bytes;
 
-    Closure(VouchProperties.Limits limits) {
+    Closure(VouchProperties.Limits limits, DigestFunction digestFunction) {
+        this.digestFunction = digestFunction;
         this.maxBlobs = limits.maxBlobsPerAction();
         this.maxEntries = (long) ENTRIES_PER_BLOB * limits.maxBlobsPerAction();
         this.maxMetadataBytes = limits.maxTreeBytes();
@@ -51,7 +54,7 @@ final class Closure {
         }
         countEntry();
         // the empty blob is never missing, so its (often many) paths are never reported
-        if (!digest.isEmptyBlob()) {
+        if (!digest.isEmptyBlob(digestFunction)) {
             reference.paths.add(path);
         }
     }

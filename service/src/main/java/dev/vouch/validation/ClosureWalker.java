@@ -101,7 +101,7 @@ final class ClosureWalker {
 
     Mono<Closure> walk(ActionResult result) {
         return Mono.defer(() -> {
-            Closure closure = new Closure(limits);
+            Closure closure = new Closure(limits, scope.digestFunction());
             for (OutputFile file : result.getOutputFilesList()) {
                 closure.add(checked(file.getDigest(), "output file " + file.getPath()), BlobKind.OUTPUT_FILE,
                         file.getPath());
@@ -136,7 +136,7 @@ final class ClosureWalker {
     private Mono<Void> walkTree(Closure closure, String path, Digest treeDigest) {
         closure.add(treeDigest, BlobKind.OUTPUT_DIRECTORY_TREE, path);
         closure.chargeMetadata(treeDigest);
-        if (treeDigest.isEmptyBlob()) {
+        if (treeDigest.isEmptyBlob(scope.digestFunction())) {
             // the empty message is an empty Tree, and the empty blob needs no read to be present
             return Mono.empty();
         }
@@ -175,7 +175,7 @@ final class ClosureWalker {
                 Digest childDigest = checked(node.getDigest(), where + ", directory " + childPath);
                 Directory child = children.get(childDigest);
                 if (child == null) {
-                    if (!childDigest.isEmptyBlob()) {
+                    if (!childDigest.isEmptyBlob(scope.digestFunction())) {
                         throw new Undecidable("malformed ActionResult: " + where + " lacks directory " + childPath
                                 + " (" + childDigest + ")");
                     }
@@ -200,7 +200,7 @@ final class ClosureWalker {
      * did not return are absent (missing, kind DIRECTORY) and the files below them unknowable.
      */
     private Mono<Void> walkDirectoryTree(Closure closure, String path, Digest root) {
-        if (root.isEmptyBlob()) {
+        if (root.isEmptyBlob(scope.digestFunction())) {
             closure.chargeMetadata(root);
             return Mono.empty();
         }
@@ -218,7 +218,7 @@ final class ClosureWalker {
                     while (!pending.isEmpty()) {
                         Located<Digest> node = pending.poll();
                         closure.chargeMetadata(node.value());
-                        Directory directory = node.value().isEmptyBlob()
+                        Directory directory = node.value().isEmptyBlob(scope.digestFunction())
                                 ? Directory.getDefaultInstance()
                                 : found.get(node.value());
                         if (directory == null) {
@@ -310,7 +310,7 @@ final class ClosureWalker {
     }
 
     private Mono<Read<Directory>> readDirectory(Digest digest) {
-        if (digest.isEmptyBlob()) {
+        if (digest.isEmptyBlob(scope.digestFunction())) {
             return Mono.just(new Read<>(Directory.getDefaultInstance(), null));
         }
         return read(directories, digest, directoryReader);
@@ -352,11 +352,18 @@ final class ClosureWalker {
     }
 
     private Digest checked(build.bazel.remote.execution.v2.Digest proto, String where) {
+        Digest digest;
         try {
-            return Digest.fromProto(proto).checkFor(scope.digestFunction());
+            digest = Digest.fromProto(proto).checkFor(scope.digestFunction());
         } catch (InvalidDigestException e) {
             throw new Undecidable("malformed ActionResult: " + where + ": " + e.getMessage());
         }
+        // size 0 names the empty blob only; counting another hash as present would vouch for nothing
+        if (digest.sizeBytes() == 0 && !digest.isEmptyBlob(scope.digestFunction())) {
+            throw new Undecidable("malformed ActionResult: " + where + ": digest " + digest
+                    + " has size 0 but is not the empty blob (" + scope.digestFunction().emptyDigest() + ")");
+        }
+        return digest;
     }
 
     static String describe(Throwable failure) {

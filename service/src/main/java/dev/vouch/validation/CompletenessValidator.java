@@ -263,7 +263,7 @@ public class CompletenessValidator implements CacheValidator {
             Set<Digest> present = walker.confirmedPresent();
             Set<Digest> absent = walker.confirmedAbsent();
             Set<Digest> corruptTrees = walker.confirmedCorrupt();
-            known.removeIf(d -> d.isEmptyBlob() || present.contains(d) || absent.contains(d) || corruptTrees.contains(d));
+            known.removeIf(d -> d.isEmptyBlob(scope.digestFunction()) || present.contains(d) || absent.contains(d) || corruptTrees.contains(d));
             List<DigestSet> parts = known.isEmpty()
                     ? List.of()
                     : DigestSet.of(known).partition(limits.findMissingBatchSize());
@@ -313,7 +313,7 @@ public class CompletenessValidator implements CacheValidator {
             Set<Digest> verified = walker.confirmedPresent();
             Set<Digest> absent = walker.confirmedAbsent();
             Set<Digest> corruptTrees = walker.confirmedCorrupt();
-            toRead.removeIf(d -> d.isEmptyBlob() || verified.contains(d) || absent.contains(d)
+            toRead.removeIf(d -> d.isEmptyBlob(scope.digestFunction()) || verified.contains(d) || absent.contains(d)
                     || corruptTrees.contains(d));
             return Flux.fromIterable(toRead)
                     .flatMap(digest -> fetcher.verify(digest).map(fetched -> Map.entry(digest, fetched)),

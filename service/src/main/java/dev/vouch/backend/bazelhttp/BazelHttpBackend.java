@@ -103,7 +103,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
             requireSha256(scope);
             return Flux.fromIterable(digests)
                     // REAPI: the empty blob is always present, whatever the cache holds
-                    .filter(d -> !d.isEmptyBlob())
+                    .filter(d -> !d.isEmptyBlob(scope.digestFunction()))
                     .flatMap(d -> isMissing(d).filter(missing -> missing).map(missing -> d), maxConcurrentCalls)
                     .collect(Collectors.toSet())
                     .map(missing -> digests.filter(missing::contains));
@@ -131,7 +131,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
         String path = "cas/" + digest.hash();
         return Flux.defer(() -> {
             requireSha256(scope);
-            if (digest.isEmptyBlob()) {
+            if (digest.isEmptyBlob(scope.digestFunction())) {
                 return Flux.empty();
             }
             return client.get().uri(uri(path)).<ByteBuffer>exchangeToFlux(response -> {

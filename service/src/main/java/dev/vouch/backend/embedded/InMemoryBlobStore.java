@@ -33,7 +33,7 @@ public final class InMemoryBlobStore implements BlobStore {
 
     @Override
     public Mono<Boolean> contains(Digest digest) {
-        return Mono.fromSupplier(() -> digest.isEmptyBlob() || blobs.containsKey(digest));
+        return Mono.fromSupplier(() -> digest.isEmptyBlob(DigestFunction.SHA256) || blobs.containsKey(digest));
     }
 
     @Override
@@ -49,7 +49,7 @@ public final class InMemoryBlobStore implements BlobStore {
     @Override
     public Flux<ByteBuffer> read(Digest digest, long offset, long limit) {
         return Flux.defer(() -> {
-            if (digest.isEmptyBlob()) {
+            if (digest.isEmptyBlob(DigestFunction.SHA256)) {
                 return Flux.empty();
             }
             byte[] blob = blobs.get(digest);
@@ -72,7 +72,7 @@ public final class InMemoryBlobStore implements BlobStore {
     public Mono<Void> write(Digest digest, Flux<ByteBuffer> data) {
         return Mono.defer(() -> {
             digest.checkFor(DigestFunction.SHA256);
-            if (digest.isEmptyBlob() || !blobs.containsKey(digest)) {
+            if (digest.isEmptyBlob(DigestFunction.SHA256) || !blobs.containsKey(digest)) {
                 DigestCheck check = new DigestCheck(digest);
                 ByteArrayOutputStream out = new ByteArrayOutputStream();
                 return data.doOnNext(chunk -> {
@@ -84,7 +84,7 @@ public final class InMemoryBlobStore implements BlobStore {
                         })
                         .then(Mono.fromRunnable(() -> {
                             check.finish();
-                            if (!digest.isEmptyBlob()) {
+                            if (!digest.isEmptyBlob(DigestFunction.SHA256)) {
                                 blobs.put(digest, out.toByteArray());
                             }
                         }));

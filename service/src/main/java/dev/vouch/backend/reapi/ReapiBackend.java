@@ -130,7 +130,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     @Override
     public Mono<DigestSet> findMissing(Scope scope, DigestSet digests) {
         // REAPI servers must hold the empty blob, so it is never worth asking about
-        DigestSet asked = digests.filter(d -> !d.isEmptyBlob());
+        DigestSet asked = digests.filter(d -> !d.isEmptyBlob(scope.digestFunction()));
         if (asked.isEmpty()) {
             return Mono.just(DigestSet.empty());
         }
@@ -161,7 +161,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
 
     @Override
     public Flux<ByteBuffer> readBlob(Scope scope, Digest digest) {
-        if (digest.isEmptyBlob()) {
+        if (digest.isEmptyBlob(scope.digestFunction())) {
             return Flux.empty();
         }
         String instance = instanceName(scope);
@@ -221,7 +221,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
      */
     @Override
     public Flux<Directory> getTree(Scope scope, Digest rootDirectory) {
-        if (rootDirectory.isEmptyBlob()) {
+        if (rootDirectory.isEmptyBlob(scope.digestFunction())) {
             return Flux.just(Directory.getDefaultInstance());
         }
         GetTreeRequest first = GetTreeRequest.newBuilder()
