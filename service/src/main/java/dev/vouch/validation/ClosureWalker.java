@@ -10,6 +10,7 @@ import build.bazel.remote.execution.v2.Tree;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.CorruptBlobException;
 import dev.vouch.backend.MalformedBlobException;
 import dev.vouch.backend.Scope;
 import dev.vouch.config.VouchProperties;
@@ -252,6 +253,11 @@ final class ClosureWalker {
                     .onErrorResume(e -> {
                         if (e instanceof BlobNotFoundException) {
                             absent.add(r);
+                            return Mono.just(Read.nothing());
+                        }
+                        if (e instanceof CorruptBlobException) {
+                            log.warn("{} (backend {})", e.getMessage(), backend.name());
+                            corrupt.add(r);
                             return Mono.just(Read.nothing());
                         }
                         return Mono.just(new Read<>(null, e));

@@ -25,6 +25,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Scheduler;
 
 /**
  * A completeness checker (bb-storage's completeness checking, but keeping every missing digest):
@@ -46,6 +47,7 @@ public class CompletenessValidator implements CacheValidator {
     private final VouchProperties.Limits limits;
     private final ValidationMetrics metrics;
     private final LongSupplier nanoClock;
+    private final Scheduler hashing;
 
     public CompletenessValidator(BackendRouter router, VouchProperties.Limits limits, ValidationMetrics metrics) {
         this(router, limits, metrics, System::nanoTime);
@@ -54,10 +56,17 @@ public class CompletenessValidator implements CacheValidator {
     /** @param nanoClock a monotonic nanosecond clock, for elapsedMillis */
     public CompletenessValidator(BackendRouter router, VouchProperties.Limits limits, ValidationMetrics metrics,
             LongSupplier nanoClock) {
+        this(router, limits, metrics, nanoClock, BlobFetcher.defaultHashing());
+    }
+
+    /** @param hashing where FETCH hashes what it reads (tests that run in virtual time hash in place) */
+    CompletenessValidator(BackendRouter router, VouchProperties.Limits limits, ValidationMetrics metrics,
+            LongSupplier nanoClock, Scheduler hashing) {
         this.router = router;
         this.limits = limits;
         this.metrics = metrics;
         this.nanoClock = nanoClock;
+        this.hashing = hashing;
     }
 
     @Override
@@ -174,7 +183,7 @@ public class CompletenessValidator implements CacheValidator {
         }
 
         private Flux<ActionVerdict> fetch(CacheBackend backend) {
-            BlobFetcher fetcher = new BlobFetcher(backend, scope);
+            BlobFetcher fetcher = new BlobFetcher(backend, scope, hashing);
             ClosureWalker walker = new ClosureWalker(backend, scope, limits, fetcher);
             return lookUpAll(backend, walker, walked -> fetchClosures(fetcher, walker, walked));
         }

@@ -168,6 +168,24 @@ class CompletenessValidatorTest {
     }
 
     @Test
+    void understatedTreeIsCorruptAndReadOnlyPastItsSize() {
+        backend.deliverInChunksOf(64 * 1024);
+        byte[] tree = Tree.newBuilder().setRoot(Directory.newBuilder().addFiles(fileNode("f", backend.putBlob("f"))))
+                .build().toByteArray();
+        Digest understated = new Digest(DigestFunction.SHA256.digestOf(tree).hash(), 10);
+        backend.putUnder(understated, java.util.Arrays.copyOf(tree, 8 << 20));
+        Digest action = backend.putAction("tree", ActionResult.newBuilder()
+                .addOutputDirectories(treeOutput("out/dir", understated)).build());
+
+        ActionVerdict verdict = validateOne(action);
+
+        assertThat(verdict.verdict()).isEqualTo(Verdict.PARTIAL);
+        assertThat(verdict.corrupt())
+                .containsExactly(new BlobProblem(understated, BlobKind.OUTPUT_DIRECTORY_TREE, List.of("out/dir")));
+        assertThat(backend.bytesDelivered()).isLessThanOrEqualTo(64 * 1024);
+    }
+
+    @Test
     void missingDirectoryUnderRootDirectory() {
         Digest file = backend.putBlob("x");
         Digest subGone = backend.absentMessage(Directory.newBuilder().addFiles(fileNode("y", file)).build());

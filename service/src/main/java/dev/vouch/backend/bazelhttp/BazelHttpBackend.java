@@ -6,6 +6,7 @@ import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.CorruptBlobException;
 import dev.vouch.backend.Deadline;
 import dev.vouch.backend.Scope;
 import dev.vouch.digest.Digest;
@@ -141,8 +142,11 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
                 if (!response.statusCode().is2xxSuccessful()) {
                     return this.<ByteBuffer>failure(response, "GET", path).flux();
                 }
-                // copy out of (pooled) Netty buffers and release them at once; callers keep ByteBuffers
-                return response.bodyToFlux(DataBuffer.class).map(buffer -> ByteBuffer.wrap(drain(buffer)));
+                // copy out of (pooled) Netty buffers and release them at once; callers keep ByteBuffers. A
+                // body running past the size is cancelled there, which closes the connection: answering
+                // early from the Content-Length would have WebClient drain the whole body instead
+                return CacheBackend.withinSize(digest,
+                        response.bodyToFlux(DataBuffer.class).map(buffer -> ByteBuffer.wrap(drain(buffer))));
             });
         }).onErrorMap(e -> toBackendException("GET " + path, e, callTimeout));
     }
@@ -200,7 +204,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
 
     /** Absence and our own errors pass through; everything else (I/O, timeouts, limits) is "could not answer". */
     private Throwable toBackendException(String call, Throwable e, Duration timeout) {
-        if (e instanceof BackendException || e instanceof BlobNotFoundException) {
+        if (e instanceof BackendException || e instanceof BlobNotFoundException || e instanceof CorruptBlobException) {
             return e;
         }
         String why;
