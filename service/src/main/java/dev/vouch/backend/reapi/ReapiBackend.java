@@ -76,6 +76,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private final Duration callTimeout;
     private final int maxConcurrentCalls;
     private final int treePageSize;
+    private final int maxActionResultBytes;
     private final ManagedChannel channel;
     private final CallFailures failures;
     private final ReactorActionCacheGrpc.ReactorActionCacheStub actionCache;
@@ -91,6 +92,12 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
 
     /** @param treePageSize the {@code page_size} of GetTree calls */
     ReapiBackend(VouchProperties.Backend config, int treePageSize) {
+        this(config, treePageSize, VouchProperties.Limits.defaults().maxActionResultBytes());
+    }
+
+    /** @param maxActionResultBytes vouch.limits.max-action-result-bytes: a larger AC answer is refused unparsed */
+    ReapiBackend(VouchProperties.Backend config, int treePageSize, int maxActionResultBytes) {
+        this.maxActionResultBytes = maxActionResultBytes;
         this.name = config.name();
         this.target = config.target().toString();
         this.instanceNameOverride = config.instanceName();
@@ -128,9 +135,15 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                 .setActionDigest(action.toProto())
                 .setDigestFunction(scope.digestFunction().toProto())
                 .build();
-        return Mono.deferContextual(context -> withDeadline(actionCache, context).getActionResult(request))
+        return Mono.deferContextual(context -> withDeadline(actionCache, context)
+                        // refused by its length prefix, before it is buffered or parsed
+                        .withMaxInboundMessageSize(maxActionResultBytes)
+                        .getActionResult(request))
                 .onErrorResume(CallFailures::isNotFound, e -> Mono.empty())
-                .onErrorMap(e -> failures.of("GetActionResult " + action, e));
+                .onErrorMap(e -> isOverSizeLimit(e)
+                        ? new BackendException(name, "backend " + name + ": GetActionResult " + action + " answered more than "
+                                + maxActionResultBytes + " bytes (vouch.limits.max-action-result-bytes)", e, false)
+                        : failures.of("GetActionResult " + action, e));
     }
 
     @Override
@@ -245,13 +258,18 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         if (e instanceof CorruptBlobException corrupt) {
             return corrupt;
         }
-        Status status = Status.fromThrowable(e);
-        if (status.getCode() == Status.Code.RESOURCE_EXHAUSTED && status.getDescription() != null
-                && status.getDescription().startsWith("gRPC message exceeds maximum size")) {
+        if (isOverSizeLimit(e)) {
             return new CorruptBlobException(digest, operation + " answered more than the digest's size ("
-                    + status.getDescription() + ")");
+                    + Status.fromThrowable(e).getDescription() + ")");
         }
         return failures.of(operation, e);
+    }
+
+    /** grpc-java's own refusal of a message longer than the call allows (a server's RESOURCE_EXHAUSTED is not). */
+    private static boolean isOverSizeLimit(Throwable e) {
+        Status status = Status.fromThrowable(e);
+        return status.getCode() == Status.Code.RESOURCE_EXHAUSTED && status.getDescription() != null
+                && status.getDescription().startsWith("gRPC message exceeds maximum size");
     }
 
     /**

@@ -204,6 +204,18 @@ class BazelHttpBackendTest {
     }
 
     @Test
+    void otherDigestFunctionIsUnsupportedAndSaysWhy() {
+        Digest sha1Action = DigestFunction.SHA1.digestOf(bytes("an action"));
+
+        ActionVerdict verdict = validator.validate(new ValidationRequest(new Scope("", DigestFunction.SHA1),
+                Mode.EXISTENCE, List.of(sha1Action), false)).single().block(TIMEOUT);
+
+        assertThat(verdict.verdict()).isEqualTo(Verdict.UNKNOWN);
+        assertThat(verdict.reason()).isEqualTo("backend remote does not support digest function SHA1: "
+                + "the Bazel HTTP cache protocol addresses blobs by SHA256 only");
+    }
+
+    @Test
     void absentBlobReadIsNotFound() {
         Digest absent = sha("not there");
 
