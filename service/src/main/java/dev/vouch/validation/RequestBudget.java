@@ -35,14 +35,15 @@ final class RequestBudget implements AutoCloseable {
     RequestBudget(VouchProperties.Limits limits, MemoryBudget process) {
         this.limits = limits;
         this.process = process;
-        this.maxEntries = Closure.ENTRIES_PER_BLOB * limits.maxBlobsPerRequest();
+        // one path per allowed blob across the request: each action may have its DAG's few, the request not 4x
+        this.maxEntries = limits.maxBlobsPerRequest();
     }
 
     /** One more path walked in any of the request's closures. */
     void countEntry() {
         if (entries.incrementAndGet() > maxEntries) {
-            throw new Undecidable("the closures of this request have more than " + maxEntries + " paths ("
-                    + Closure.ENTRIES_PER_BLOB + " per allowed blob, vouch.limits.max-blobs-per-request)");
+            throw new Undecidable("the closures of this request have more than " + maxEntries
+                    + " paths (one per allowed blob, vouch.limits.max-blobs-per-request)");
         }
     }
 
