@@ -8,10 +8,16 @@ import java.util.Set;
  *
  * @param digestFunctions the digest functions its CAS accepts
  * @param maxBatchTotalSizeBytes the largest batch request it accepts, 0 for no stated limit
+ * @param digestFunctionsNote why the list is what it is, when the protocol fixes it (for reasons); may be null
  */
-public record BackendCapabilities(Set<DigestFunction> digestFunctions, long maxBatchTotalSizeBytes) {
+public record BackendCapabilities(Set<DigestFunction> digestFunctions, long maxBatchTotalSizeBytes,
+        String digestFunctionsNote) {
     public BackendCapabilities {
         digestFunctions = Set.copyOf(digestFunctions);
+    }
+
+    public BackendCapabilities(Set<DigestFunction> digestFunctions, long maxBatchTotalSizeBytes) {
+        this(digestFunctions, maxBatchTotalSizeBytes, null);
     }
 
     public boolean supports(DigestFunction function) {

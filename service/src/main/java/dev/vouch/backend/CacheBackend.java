@@ -32,26 +32,51 @@ public interface CacheBackend {
     /** The subset of {@code digests} that the CAS does not hold. */
     Mono<DigestSet> findMissing(Scope scope, DigestSet digests);
 
-    /** A CAS blob's bytes in order; fails with {@link BlobNotFoundException} when it is absent. */
+    /**
+     * A CAS blob's bytes in order; fails with {@link BlobNotFoundException} when it is absent. A
+     * blob that runs past {@code digest}'s size fails with {@link CorruptBlobException} as soon as
+     * it does, with the transfer cancelled: implementations wrap their stream in {@link #withinSize}.
+     */
     Flux<ByteBuffer> readBlob(Scope scope, Digest digest);
 
-    /** A whole small blob, for Tree and Directory messages; callers bound the size first. */
+    /**
+     * A whole small blob, for Tree and Directory messages; callers bound the size first. Holds at
+     * most {@code digest.sizeBytes()} bytes: a blob of another length is {@link CorruptBlobException}.
+     */
     default Mono<byte[]> readSmallBlob(Scope scope, Digest digest) {
-        return readBlob(scope, digest).collectList().map(buffers -> {
+        return Mono.defer(() -> {
             byte[] out = new byte[Math.toIntExact(digest.sizeBytes())];
-            int pos = 0;
-            for (ByteBuffer b : buffers) {
-                int n = b.remaining();
-                if (pos + n > out.length) {
-                    throw new BackendException(name(), "blob " + digest + " is longer than its digest says");
+            int[] filled = {0};
+            return withinSize(digest, readBlob(scope, digest))
+                    .doOnNext(chunk -> {
+                        int n = chunk.remaining();
+                        chunk.duplicate().get(out, filled[0], n);
+                        filled[0] += n;
+                    })
+                    .then(Mono.fromCallable(() -> {
+                        if (filled[0] != out.length) {
+                            throw new CorruptBlobException(digest, "read " + filled[0] + " bytes, digest says " + out.length);
+                        }
+                        return out;
+                    }));
+        });
+    }
+
+    /**
+     * {@code chunks} up to {@code digest}'s size: the chunk that runs past it fails the stream with
+     * {@link CorruptBlobException} and cancels the source, so an understated size costs no more reading.
+     */
+    static Flux<ByteBuffer> withinSize(Digest digest, Flux<ByteBuffer> chunks) {
+        return Flux.defer(() -> {
+            long[] read = {0};
+            return chunks.handle((chunk, sink) -> {
+                read[0] += chunk.remaining();
+                if (read[0] > digest.sizeBytes()) {
+                    sink.error(CorruptBlobException.longerThan(digest, read[0]));
+                } else {
+                    sink.next(chunk);
                 }
-                b.get(out, pos, n);
-                pos += n;
-            }
-            if (pos != out.length) {
-                throw new BackendException(name(), "blob " + digest + " is shorter than its digest says");
-            }
-            return out;
+            });
         });
     }
 
@@ -67,8 +92,9 @@ public interface CacheBackend {
 
     /**
      * Every {@code Directory} reachable from {@code rootDirectory}, root first, each once, as REAPI
-     * {@code GetTree} returns them: sub-directories the CAS lacks are left out silently; a missing
-     * root fails with {@link BlobNotFoundException}. This default walks with {@link #readDirectory};
+     * {@code GetTree} returns them: sub-directories the CAS lacks (or holds corrupt) are left out
+     * silently; a missing root fails with {@link BlobNotFoundException}, a corrupt one with
+     * {@link CorruptBlobException}. This default walks with {@link #readDirectory};
      * backends with a server-side walk override it.
      */
     default Flux<Directory> getTree(Scope scope, Digest rootDirectory) {
@@ -81,13 +107,14 @@ public interface CacheBackend {
                             .map(Digest::fromProto)
                             .filter(seen::add)
                             .concatMap(child -> directoryOrEmpty(scope, child)
-                                    .onErrorResume(BlobNotFoundException.class, e -> Mono.empty())));
+                                    .onErrorResume(e -> e instanceof BlobNotFoundException
+                                            || e instanceof CorruptBlobException, e -> Mono.empty())));
         });
     }
 
     // the empty blob is the empty Directory and always present, so it costs no read
     private Mono<Directory> directoryOrEmpty(Scope scope, Digest digest) {
-        return digest.isEmptyBlob() ? Mono.just(Directory.getDefaultInstance()) : readDirectory(scope, digest);
+        return digest.isEmptyBlob(scope.digestFunction()) ? Mono.just(Directory.getDefaultInstance()) : readDirectory(scope, digest);
     }
 
     private static <T> T parse(Digest digest, byte[] bytes, Parser<T> parser) {

@@ -429,7 +429,8 @@ public record VouchProperties(
      * @param maxActions actions per request
      * @param maxRequestBytes request body size; larger bodies get 413
      * @param maxBlobsPerAction closure size above which an action is UNKNOWN rather than checked
-     * @param maxTreeBytes total bytes of Tree and Directory messages one action may make Vouch read
+     * @param maxTreeBytes total bytes of Tree and Directory messages one action may make Vouch read (about
+     *     six times as much heap while they are held)
      * @param findMissingBatchSize digests per existence query (bb-storage's 10,000 keeps a message near 700 KB)
      * @param actionConcurrency Action Cache lookups in flight per request
      * @param fetchConcurrency blob reads in flight per request in mode FETCH ({@code vouch.limits.fetch-concurrency})
@@ -438,23 +439,33 @@ public record VouchProperties(
      * @param maxDeadline the longest deadline a request may ask for; longer ones are cut to it
      * @param maxInFlightValidations requests (not actions; REST and gRPC together) validated at once; past it 429
      *     with Retry-After over HTTP, RESOURCE_EXHAUSTED over gRPC
-     * @param maxBlobsPerRequest distinct blobs one request may hold in its walked closures; actions whose
-     *     closures would go past it are UNKNOWN. With {@code maxInFlightValidations} it bounds the engine's memory
+     * @param maxBlobsPerRequest distinct blobs (counted per action) one request may hold in its closures, counted
+     *     while they are walked; actions whose closures would go past it are UNKNOWN
+     * @param maxTreeBytesPerRequest bytes of Tree and Directory messages one request may hold parsed at once
+     *     (each read once per request and shared by its actions); past it the action needing more is UNKNOWN
+     * @param maxActionResultBytes the largest serialized ActionResult Vouch accepts or reads: uploads above it
+     *     are refused (HTTP 413, gRPC INVALID_ARGUMENT), a larger entry in a backend makes its action UNKNOWN
+     * @param validationHeapPercent the share of the JVM's maximum heap that the closures, Tree messages and
+     *     ActionResults of all requests in progress may hold together, by Vouch's estimate of their size;
+     *     an action that would go past it is UNKNOWN
      * @param overloadRetryAfter the {@code Retry-After} of a 429, rounded up to whole seconds
      */
     public record Limits(
             @Min(1) @DefaultValue("1000") int maxActions,
             @Min(1024) @DefaultValue("4194304") int maxRequestBytes,
-            @Min(1) @DefaultValue("1000000") int maxBlobsPerAction,
-            @Min(1) @DefaultValue("268435456") long maxTreeBytes,
+            @Min(1) @DefaultValue("200000") int maxBlobsPerAction,
+            @Min(1) @DefaultValue("33554432") long maxTreeBytes,
             @Min(1) @Max(10000) @DefaultValue("10000") int findMissingBatchSize,
             @Min(1) @DefaultValue("32") int actionConcurrency,
             @Min(1) @DefaultValue("8") int fetchConcurrency,
             @DefaultValue("30s") Duration defaultDeadline,
             @DefaultValue("5m") Duration maxDeadline,
             @Min(1) @DefaultValue("64") int maxInFlightValidations,
-            @Min(1) @DefaultValue("2000000") long maxBlobsPerRequest,
-            @DefaultValue("1s") Duration overloadRetryAfter) {
+            @Min(1) @DefaultValue("500000") long maxBlobsPerRequest,
+            @DefaultValue("1s") Duration overloadRetryAfter,
+            @Min(1) @DefaultValue("67108864") long maxTreeBytesPerRequest,
+            @Min(1024) @DefaultValue("1048576") int maxActionResultBytes,
+            @Min(1) @Max(90) @DefaultValue("40") int validationHeapPercent) {
 
         @ConstructorBinding
         public Limits {
@@ -471,7 +482,12 @@ public record VouchProperties(
         public Limits(int maxActions, int maxRequestBytes, int maxBlobsPerAction, long maxTreeBytes,
                 int findMissingBatchSize, int actionConcurrency, int fetchConcurrency) {
             this(maxActions, maxRequestBytes, maxBlobsPerAction, maxTreeBytes, findMissingBatchSize, actionConcurrency,
-                    fetchConcurrency, null, null, 64, 2_000_000L, null);
+                    fetchConcurrency, null, null, 64, 2_000_000L, null, 64L << 20, 1 << 20, 40);
+        }
+
+        /** What {@code validationHeapPercent} of this JVM's maximum heap comes to. */
+        public long validationHeapBytes() {
+            return Runtime.getRuntime().maxMemory() / 100 * validationHeapPercent;
         }
 
         /** Every limit at its default, as with no configuration. */

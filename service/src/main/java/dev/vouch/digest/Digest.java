@@ -46,8 +46,13 @@ public record Digest(String hash, long sizeBytes) implements Comparable<Digest> 
         return this;
     }
 
-    public boolean isEmptyBlob() {
-        return sizeBytes == 0;
+    /**
+     * Whether this is the empty blob of {@code function}: size 0 and the function's hash of nothing.
+     * A size-0 digest with another hash is not the empty blob (nor any blob): it must be asked
+     * about or refused, never taken as present.
+     */
+    public boolean isEmptyBlob(DigestFunction function) {
+        return sizeBytes == 0 && hash.equals(function.emptyDigest().hash());
     }
 
     public build.bazel.remote.execution.v2.Digest toProto() {

@@ -17,10 +17,25 @@ public enum DigestFunction {
 
     private final int hexLength;
     private final String jcaName;
+    private volatile Digest empty;
 
     DigestFunction(int hexLength, String jcaName) {
         this.hexLength = hexLength;
         this.jcaName = jcaName;
+    }
+
+    /**
+     * The empty blob's digest under this function: its hash of nothing, size 0. REAPI servers always
+     * hold it; any other digest of size 0 names no blob at all.
+     */
+    public Digest emptyDigest() {
+        Digest digest = empty;
+        if (digest == null) {
+            // a benign race: every thread computes the same value
+            digest = newHasher().finish();
+            empty = digest;
+        }
+        return digest;
     }
 
     public int hexLength() {

@@ -2,6 +2,7 @@ package dev.vouch.validation;
 
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.CorruptBlobException;
 import dev.vouch.backend.Scope;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.Hasher;
@@ -9,6 +10,8 @@ import java.nio.ByteBuffer;
 import java.util.concurrent.atomic.AtomicLong;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Scheduler;
+import reactor.core.scheduler.Schedulers;
 
 /**
  * Mode FETCH's proof that a blob is intact: read it back from the backend and hash it with the
@@ -17,13 +20,27 @@ import reactor.core.publisher.Mono;
  * is absent is missing; a failed read decides nothing.
  */
 final class BlobFetcher {
+    /**
+     * Where hashing runs by default: not the transports' event loops (a REST server's among them),
+     * nor Reactor's parallel workers, which also run the request deadlines' timers. Bounded (ten
+     * threads a core).
+     */
+    static Scheduler defaultHashing() {
+        return Schedulers.boundedElastic();
+    }
+
+    // chunks queued for hashing per read; with the read's own few in flight, constant memory per read
+    private static final int HASH_PREFETCH = 2;
+
     private final CacheBackend backend;
     private final Scope scope;
+    private final Scheduler hashing;
     private final AtomicLong reads = new AtomicLong();
 
-    BlobFetcher(CacheBackend backend, Scope scope) {
+    BlobFetcher(CacheBackend backend, Scope scope, Scheduler hashing) {
         this.backend = backend;
         this.scope = scope;
+        this.hashing = hashing;
     }
 
     /** Reads started so far (the empty blob needs none). */
@@ -57,7 +74,7 @@ final class BlobFetcher {
     }
 
     private Mono<Fetched> fetch(Digest expected, boolean keep) {
-        if (expected.isEmptyBlob()) {
+        if (expected.isEmptyBlob(scope.digestFunction())) {
             // REAPI: the empty blob is always present, and nothing can be wrong with zero bytes
             return Mono.just(new Fetched.Verified(new byte[0]));
         }
@@ -65,20 +82,19 @@ final class BlobFetcher {
             reads.incrementAndGet();
             Hasher hasher = scope.digestFunction().newHasher();
             byte[] bytes = keep ? new byte[Math.toIntExact(expected.sizeBytes())] : null;
-            return Flux.defer(() -> backend.readBlob(scope, expected))
+            // counted where the bytes arrive, so that a blob running long is cut off there at once
+            return CacheBackend.withinSize(expected, Flux.defer(() -> backend.readBlob(scope, expected)))
+                    // hashed off the delivering thread (for http backends an event loop the REST server shares),
+                    // with only a few chunks let in ahead, so memory stays constant
+                    .publishOn(hashing, HASH_PREFETCH)
                     .doOnNext(chunk -> {
-                        long end = hasher.size() + chunk.remaining();
-                        if (end > expected.sizeBytes()) {
-                            // stop reading at once: a blob that runs long is corrupt however it ends
-                            throw new Overrun(end);
-                        }
                         if (bytes != null) {
                             chunk.duplicate().get(bytes, (int) hasher.size(), chunk.remaining());
                         }
                         hasher.update(chunk.duplicate());
                     })
                     .then(Mono.fromCallable(() -> judge(expected, hasher.finish(), bytes)))
-                    .onErrorResume(e -> Mono.just(outcome(expected, e)));
+                    .onErrorResume(e -> Mono.just(outcome(e)));
         });
     }
 
@@ -92,9 +108,9 @@ final class BlobFetcher {
         return new Fetched.Verified(bytes);
     }
 
-    private static Fetched outcome(Digest expected, Throwable e) {
-        if (e instanceof Overrun overrun) {
-            return new Fetched.Corrupt("read at least " + overrun.bytes + " bytes, digest says " + expected.sizeBytes());
+    private static Fetched outcome(Throwable e) {
+        if (e instanceof CorruptBlobException corrupt) {
+            return new Fetched.Corrupt(corrupt.detail());
         }
         if (e instanceof BlobNotFoundException) {
             return new Fetched.Absent();
@@ -116,15 +132,6 @@ final class BlobFetcher {
 
         /** The read failed: the blob's state is unknown. */
         record Failed(Throwable failure) implements Fetched {
-        }
-    }
-
-    private static final class Overrun extends RuntimeException {
-        final long bytes;
-
-        Overrun(long bytes) {
-            super("blob longer than its digest says", null, false, false);
-            this.bytes = bytes;
         }
     }
 }

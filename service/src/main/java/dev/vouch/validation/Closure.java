@@ -2,6 +2,7 @@ package dev.vouch.validation;
 
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
+import dev.vouch.digest.DigestFunction;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -22,18 +23,25 @@ final class Closure {
      * distinct digests) can grow exponentially; this many path entries per distinct blob allowed
      * bounds the walk while leaving room for the usual duplicates (empty __init__.py files...).
      */
-    private static final int ENTRIES_PER_BLOB = 4;
+    static final int ENTRIES_PER_BLOB = 4;
 
     private final Map<Digest, Reference> references = new LinkedHashMap<>();
     private final Set<Digest> chargedMetadata = new HashSet<>();
+    private final DigestFunction digestFunction;
+    private final RequestBudget budget;
     private final int maxBlobs;
     private final long maxEntries;
     private final long maxMetadataBytes;
     private long entries;
     private long metadataBytes;
     private long bytes;
+    // what this closure charged to its request, given back if the action is dropped
+    private long blobsCharged;
+    private long heapCharged;
 
-    Closure(VouchProperties.Limits limits) {
+    Closure(VouchProperties.Limits limits, DigestFunction digestFunction, RequestBudget budget) {
+        this.digestFunction = digestFunction;
+        this.budget = budget;
         this.maxBlobs = limits.maxBlobsPerAction();
         this.maxEntries = (long) ENTRIES_PER_BLOB * limits.maxBlobsPerAction();
         this.maxMetadataBytes = limits.maxTreeBytes();
@@ -41,19 +49,31 @@ final class Closure {
 
     void add(Digest digest, BlobKind kind, String path) {
         Reference reference = references.get(digest);
+        countEntry();
         if (reference == null) {
             if (references.size() >= maxBlobs) {
                 throw new Undecidable("closure has more than " + maxBlobs + " blobs (vouch.limits.max-blobs-per-action)");
             }
-            reference = new Reference(kind);
+            budget.chargeBlob(path.length());
+            blobsCharged++;
+            heapCharged += RequestBudget.HEAP_PER_BLOB + RequestBudget.HEAP_PER_PATH + path.length();
+            reference = new Reference(kind, path);
             references.put(digest, reference);
             bytes += digest.sizeBytes();
+            return;
         }
-        countEntry();
         // the empty blob is never missing, so its (often many) paths are never reported
-        if (!digest.isEmptyBlob()) {
-            reference.paths.add(path);
+        if (!digest.isEmptyBlob(digestFunction) && reference.addPath(path)) {
+            budget.chargePath(path.length());
+            heapCharged += RequestBudget.HEAP_PER_PATH + path.length();
         }
+    }
+
+    /** Gives this closure's share of the request's budget back: its action is dropped. */
+    void release() {
+        budget.release(blobsCharged, heapCharged);
+        blobsCharged = 0;
+        heapCharged = 0;
     }
 
     /** One more directory visited by path; counted so that a DAG cannot make the walk explode. */
@@ -62,6 +82,7 @@ final class Closure {
             throw new Undecidable("closure has more than " + maxEntries + " paths (" + ENTRIES_PER_BLOB
                     + " per allowed blob, vouch.limits.max-blobs-per-action)");
         }
+        budget.countEntry();
     }
 
     /** Counts a Tree or Directory blob against the byte limit; call before reading it. */
@@ -91,18 +112,41 @@ final class Closure {
         List<BlobProblem> problems = new ArrayList<>();
         references.forEach((digest, reference) -> {
             if (isProblem.test(digest)) {
-                problems.add(new BlobProblem(digest, reference.kind, List.copyOf(reference.paths)));
+                problems.add(new BlobProblem(digest, reference.kind, reference.paths()));
             }
         });
         return problems;
     }
 
+    /** A blob's kind and paths: most blobs have one path, so the set exists only for a second. */
     private static final class Reference {
         final BlobKind kind;
-        final Set<String> paths = new LinkedHashSet<>();
+        final String first;
+        Set<String> more;
 
-        Reference(BlobKind kind) {
+        Reference(BlobKind kind, String first) {
             this.kind = kind;
+            this.first = first;
+        }
+
+        boolean addPath(String path) {
+            if (path.equals(first)) {
+                return false;
+            }
+            if (more == null) {
+                more = new LinkedHashSet<>();
+            }
+            return more.add(path);
+        }
+
+        List<String> paths() {
+            if (more == null) {
+                return List.of(first);
+            }
+            List<String> all = new ArrayList<>(1 + more.size());
+            all.add(first);
+            all.addAll(more);
+            return all;
         }
     }
 }

@@ -10,6 +10,7 @@ import build.bazel.remote.execution.v2.Tree;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.CorruptBlobException;
 import dev.vouch.backend.MalformedBlobException;
 import dev.vouch.backend.Scope;
 import dev.vouch.config.VouchProperties;
@@ -47,9 +48,11 @@ final class ClosureWalker {
     private final CacheBackend backend;
     private final Scope scope;
     private final VouchProperties.Limits limits;
-    private final Function<Digest, Mono<Tree>> treeReader;
+    private final RequestBudget budget;
+    private final Function<Digest, Mono<IndexedTree>> treeReader;
     private final Function<Digest, Mono<Directory>> directoryReader;
-    private final Map<Digest, Mono<Read<Tree>>> trees = new ConcurrentHashMap<>();
+    // each read once per request, and held (charged to the request) until it ends
+    private final Map<Digest, Mono<Read<IndexedTree>>> trees = new ConcurrentHashMap<>();
     private final Map<Digest, Mono<Read<Directory>>> directories = new ConcurrentHashMap<>();
     private final Map<Digest, Mono<Read<Map<Digest, Directory>>>> directoryTrees = new ConcurrentHashMap<>();
     // EXISTENCE asks the backend for whole directory trees (one paged GetTree on REAPI); FETCH must
@@ -60,24 +63,27 @@ final class ClosureWalker {
     private final Set<Digest> corrupt = ConcurrentHashMap.newKeySet();
 
     /** A walker that trusts what the backend returns (mode EXISTENCE). */
-    ClosureWalker(CacheBackend backend, Scope scope, VouchProperties.Limits limits) {
+    ClosureWalker(CacheBackend backend, Scope scope, VouchProperties.Limits limits, RequestBudget budget) {
         // a Tree blob is read whole anyway, so hashing it is cheap: a damaged Tree must not vouch for its files
-        this(backend, scope, limits,
-                d -> backend.readSmallBlob(scope, d).map(bytes -> parse(d, verified(scope, d, bytes), Tree::parseFrom)),
+        this(backend, scope, limits, budget,
+                d -> backend.readSmallBlob(scope, d)
+                        .map(bytes -> IndexedTree.of(parse(d, verified(scope, d, bytes), Tree::parseFrom), scope)),
                 d -> backend.readDirectory(scope, d), true);
     }
 
     /** A walker that reads Tree and Directory blobs through {@code fetcher}, so every one is hash-verified. */
-    ClosureWalker(CacheBackend backend, Scope scope, VouchProperties.Limits limits, BlobFetcher fetcher) {
-        this(backend, scope, limits,
-                d -> fetcher.verifiedBytes(d).map(bytes -> parse(d, bytes, Tree::parseFrom)),
+    ClosureWalker(CacheBackend backend, Scope scope, VouchProperties.Limits limits, RequestBudget budget,
+            BlobFetcher fetcher) {
+        this(backend, scope, limits, budget,
+                d -> fetcher.verifiedBytes(d).map(bytes -> IndexedTree.of(parse(d, bytes, Tree::parseFrom), scope)),
                 d -> fetcher.verifiedBytes(d).map(bytes -> parse(d, bytes, Directory::parseFrom)), false);
     }
 
-    private ClosureWalker(CacheBackend backend, Scope scope, VouchProperties.Limits limits,
-            Function<Digest, Mono<Tree>> treeReader, Function<Digest, Mono<Directory>> directoryReader,
+    private ClosureWalker(CacheBackend backend, Scope scope, VouchProperties.Limits limits, RequestBudget budget,
+            Function<Digest, Mono<IndexedTree>> treeReader, Function<Digest, Mono<Directory>> directoryReader,
             boolean wholeTrees) {
         this.backend = backend;
+        this.budget = budget;
         this.wholeTrees = wholeTrees;
         this.scope = scope;
         this.limits = limits;
@@ -102,7 +108,13 @@ final class ClosureWalker {
 
     Mono<Closure> walk(ActionResult result) {
         return Mono.defer(() -> {
-            Closure closure = new Closure(limits);
+            Closure closure = new Closure(limits, scope.digestFunction(), budget);
+            return walkInto(closure, result).doOnError(e -> closure.release());
+        });
+    }
+
+    private Mono<Closure> walkInto(Closure closure, ActionResult result) {
+        return Mono.defer(() -> {
             for (OutputFile file : result.getOutputFilesList()) {
                 closure.add(checked(file.getDigest(), "output file " + file.getPath()), BlobKind.OUTPUT_FILE,
                         file.getPath());
@@ -137,7 +149,7 @@ final class ClosureWalker {
     private Mono<Void> walkTree(Closure closure, String path, Digest treeDigest) {
         closure.add(treeDigest, BlobKind.OUTPUT_DIRECTORY_TREE, path);
         closure.chargeMetadata(treeDigest);
-        if (treeDigest.isEmptyBlob()) {
+        if (treeDigest.isEmptyBlob(scope.digestFunction())) {
             // the empty message is an empty Tree, and the empty blob needs no read to be present
             return Mono.empty();
         }
@@ -154,15 +166,11 @@ final class ClosureWalker {
                 .then();
     }
 
-    private void addTreeFiles(Closure closure, String path, Digest treeDigest, Tree tree) {
-        // a Tree's children are addressed by the digest of their own serialization
-        Map<Digest, Directory> children = new HashMap<>();
-        for (Directory child : tree.getChildrenList()) {
-            children.putIfAbsent(scope.digestFunction().digestOf(child.toByteArray()), child);
-        }
+    private void addTreeFiles(Closure closure, String path, Digest treeDigest, IndexedTree tree) {
+        Map<Digest, Directory> children = tree.children();
         String where = "tree " + treeDigest + " of output directory " + path;
         Deque<Located<Directory>> pending = new ArrayDeque<>();
-        pending.add(new Located<>(path, tree.getRoot()));
+        pending.add(new Located<>(path, tree.root()));
         while (!pending.isEmpty()) {
             Located<Directory> current = pending.poll();
             closure.countEntry();
@@ -176,7 +184,7 @@ final class ClosureWalker {
                 Digest childDigest = checked(node.getDigest(), where + ", directory " + childPath);
                 Directory child = children.get(childDigest);
                 if (child == null) {
-                    if (!childDigest.isEmptyBlob()) {
+                    if (!childDigest.isEmptyBlob(scope.digestFunction())) {
                         throw new Undecidable("malformed ActionResult: " + where + " lacks directory " + childPath
                                 + " (" + childDigest + ")");
                     }
@@ -201,7 +209,7 @@ final class ClosureWalker {
      * did not return are absent (missing, kind DIRECTORY) and the files below them unknowable.
      */
     private Mono<Void> walkDirectoryTree(Closure closure, String path, Digest root) {
-        if (root.isEmptyBlob()) {
+        if (root.isEmptyBlob(scope.digestFunction())) {
             closure.chargeMetadata(root);
             return Mono.empty();
         }
@@ -219,7 +227,7 @@ final class ClosureWalker {
                     while (!pending.isEmpty()) {
                         Located<Digest> node = pending.poll();
                         closure.chargeMetadata(node.value());
-                        Directory directory = node.value().isEmptyBlob()
+                        Directory directory = node.value().isEmptyBlob(scope.digestFunction())
                                 ? Directory.getDefaultInstance()
                                 : found.get(node.value());
                         if (directory == null) {
@@ -242,10 +250,12 @@ final class ClosureWalker {
             return backend.getTree(scope, r)
                     .doOnNext(directory -> {
                         // stop a huge tree while it streams, not after it sits in memory
-                        if (bytes.addAndGet(directory.getSerializedSize()) > limits.maxTreeBytes()) {
+                        int size = directory.getSerializedSize();
+                        if (bytes.addAndGet(size) > limits.maxTreeBytes()) {
                             throw new Undecidable("directory tree " + r + " is larger than vouch.limits.max-tree-bytes ("
                                     + limits.maxTreeBytes() + " bytes)");
                         }
+                        budget.chargeTree(size, "directory tree " + r);
                     })
                     .collectMap(directory -> scope.digestFunction().digestOf(directory.toByteArray()),
                             directory -> directory)
@@ -253,6 +263,11 @@ final class ClosureWalker {
                     .onErrorResume(e -> {
                         if (e instanceof BlobNotFoundException) {
                             absent.add(r);
+                            return Mono.just(Read.nothing());
+                        }
+                        if (e instanceof CorruptBlobException) {
+                            log.warn("{} (backend {})", e.getMessage(), backend.name());
+                            corrupt.add(r);
                             return Mono.just(Read.nothing());
                         }
                         return Mono.just(new Read<>(null, e));
@@ -311,14 +326,18 @@ final class ClosureWalker {
     }
 
     private Mono<Read<Directory>> readDirectory(Digest digest) {
-        if (digest.isEmptyBlob()) {
+        if (digest.isEmptyBlob(scope.digestFunction())) {
             return Mono.just(new Read<>(Directory.getDefaultInstance(), null));
         }
         return read(directories, digest, directoryReader);
     }
 
     private <T> Mono<Read<T>> read(Map<Digest, Mono<Read<T>>> cache, Digest digest, Function<Digest, Mono<T>> reader) {
-        return cache.computeIfAbsent(digest, d -> Mono.defer(() -> reader.apply(d))
+        return cache.computeIfAbsent(digest, d -> Mono.defer(() -> {
+                    // charged before the read, by the size the digest states (reads stop just past it)
+                    budget.chargeTree(d.sizeBytes(), d.toString());
+                    return reader.apply(d);
+                })
                 .map(value -> new Read<T>(value, null))
                 .switchIfEmpty(Mono.fromSupplier(() -> new Read<>(null,
                         new IllegalStateException("backend " + backend.name() + " returned nothing for " + d))))
@@ -353,11 +372,18 @@ final class ClosureWalker {
     }
 
     private Digest checked(build.bazel.remote.execution.v2.Digest proto, String where) {
+        Digest digest;
         try {
-            return Digest.fromProto(proto).checkFor(scope.digestFunction());
+            digest = Digest.fromProto(proto).checkFor(scope.digestFunction());
         } catch (InvalidDigestException e) {
             throw new Undecidable("malformed ActionResult: " + where + ": " + e.getMessage());
         }
+        // size 0 names the empty blob only; counting another hash as present would vouch for nothing
+        if (digest.sizeBytes() == 0 && !digest.isEmptyBlob(scope.digestFunction())) {
+            throw new Undecidable("malformed ActionResult: " + where + ": digest " + digest
+                    + " has size 0 but is not the empty blob (" + scope.digestFunction().emptyDigest() + ")");
+        }
+        return digest;
     }
 
     static String describe(Throwable failure) {
@@ -384,6 +410,18 @@ final class ClosureWalker {
             return parser.parse(bytes);
         } catch (InvalidProtocolBufferException e) {
             throw new MalformedBlobException(digest, e);
+        }
+    }
+
+    /** A Tree with its children by digest, built once per read: every action that shares the Tree uses it. */
+    private record IndexedTree(Directory root, Map<Digest, Directory> children) {
+        static IndexedTree of(Tree tree, Scope scope) {
+            // a Tree's children are addressed by the digest of their own serialization
+            Map<Digest, Directory> children = new HashMap<>();
+            for (Directory child : tree.getChildrenList()) {
+                children.putIfAbsent(scope.digestFunction().digestOf(child.toByteArray()), child);
+            }
+            return new IndexedTree(tree.getRoot(), children);
         }
     }
 

@@ -5,6 +5,7 @@ import dev.vouch.backend.BackendRouter;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.Deadline;
 import dev.vouch.backend.Scope;
+import dev.vouch.config.Durations;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestSet;
@@ -26,6 +27,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Scheduler;
 
 /**
  * A completeness checker (bb-storage's completeness checking, but keeping every missing digest):
@@ -40,6 +42,8 @@ public class CompletenessValidator implements CacheValidator {
     // existence queries of one request in flight at once; each carries up to findMissingBatchSize digests
     private static final int FIND_MISSING_CONCURRENCY = 4;
     static final String DEADLINE_EXCEEDED = "deadline exceeded";
+    // distinct UNKNOWN reasons named in a request's one WARN line
+    private static final int REASONS_LOGGED = 3;
     // share of the time left that the lookup phase may use; the rest is for checking the closures
     private static final int LOOKUP_SHARE_PERCENT = 75;
 
@@ -47,6 +51,9 @@ public class CompletenessValidator implements CacheValidator {
     private final VouchProperties.Limits limits;
     private final ValidationMetrics metrics;
     private final LongSupplier nanoClock;
+    private final Scheduler hashing;
+    // one for the process: every request's closures, Trees and results are charged to it while held
+    private final MemoryBudget memory;
 
     public CompletenessValidator(BackendRouter router, VouchProperties.Limits limits, ValidationMetrics metrics) {
         this(router, limits, metrics, System::nanoTime);
@@ -55,10 +62,18 @@ public class CompletenessValidator implements CacheValidator {
     /** @param nanoClock a monotonic nanosecond clock, for elapsedMillis */
     public CompletenessValidator(BackendRouter router, VouchProperties.Limits limits, ValidationMetrics metrics,
             LongSupplier nanoClock) {
+        this(router, limits, metrics, nanoClock, BlobFetcher.defaultHashing());
+    }
+
+    /** @param hashing where FETCH hashes what it reads (tests that run in virtual time hash in place) */
+    CompletenessValidator(BackendRouter router, VouchProperties.Limits limits, ValidationMetrics metrics,
+            LongSupplier nanoClock, Scheduler hashing) {
         this.router = router;
         this.limits = limits;
         this.metrics = metrics;
         this.nanoClock = nanoClock;
+        this.hashing = hashing;
+        this.memory = new MemoryBudget(limits.validationHeapBytes());
     }
 
     @Override
@@ -74,12 +89,13 @@ public class CompletenessValidator implements CacheValidator {
         // each distinct action with every position it was requested at
         private final Map<Digest, List<Integer>> positions = new LinkedHashMap<>();
         private final BitSet emitted = new BitSet();
+        private final RequestBudget budget = new RequestBudget(limits, memory);
         private Optional<Deadline> deadline = Optional.empty();
         private volatile boolean expired;
         private volatile boolean lookupsCut;
-        // distinct blobs held by the closures admitted so far (vouch.limits.max-blobs-per-request)
-        private long blobsAdmitted;
         private final Map<Verdict, Integer> tally = new EnumMap<>(Verdict.class);
+        // UNKNOWN verdicts by reason: one WARN line per request, not one per action
+        private final Map<String, Integer> unknownReasons = new LinkedHashMap<>();
         private String backendName = "none";
 
         Run(ValidationRequest request) {
@@ -107,9 +123,39 @@ public class CompletenessValidator implements CacheValidator {
                     .doOnNext(v -> {
                         metrics.verdict(v, request.mode(), scope.instanceName(), request.source());
                         tally.merge(v.verdict(), 1, Integer::sum);
+                        if (v.verdict() == Verdict.UNKNOWN) {
+                            unknownReasons.merge(v.reason(), 1, Integer::sum);
+                        }
+                    })
+                    // whatever way the request ends, what it held is given back to the process's budget
+                    .doFinally(signal -> {
+                        budget.close();
+                        logUnknowns();
                     })
                     .doOnComplete(() -> log.debug("validated {} actions ({} distinct) on backend {}, mode {}: {}",
                             request.actions().size(), positions.size(), backendName, request.mode(), tally));
+        }
+
+        /**
+         * One line for the request's UNKNOWN verdicts, grouped by reason, most frequent first: a
+         * circuit open for a 1,000-action request is one WARN, not 1,000 (each is at DEBUG).
+         */
+        private void logUnknowns() {
+            int unknown = unknownReasons.values().stream().mapToInt(Integer::intValue).sum();
+            if (unknown == 0) {
+                return;
+            }
+            List<Map.Entry<String, Integer>> byCount = new ArrayList<>(unknownReasons.entrySet());
+            byCount.sort(Map.Entry.<String, Integer>comparingByValue().reversed());
+            StringBuilder reasons = new StringBuilder();
+            for (int i = 0; i < Math.min(REASONS_LOGGED, byCount.size()); i++) {
+                reasons.append(i == 0 ? "" : "; ").append(byCount.get(i).getValue()).append(' ').append(byCount.get(i).getKey());
+            }
+            if (byCount.size() > REASONS_LOGGED) {
+                reasons.append("; and ").append(byCount.size() - REASONS_LOGGED).append(" other reasons");
+            }
+            log.warn("{} of {} actions UNKNOWN on backend {}: {}", unknown, request.actions().size(), backendName,
+                    LogSafe.escape(reasons.toString()));
         }
 
         /**
@@ -131,7 +177,7 @@ public class CompletenessValidator implements CacheValidator {
             if (late.isEmpty()) {
                 return Flux.empty();
             }
-            log.warn("deadline exceeded on backend {}: {} of {} requested actions undecided", backendName, late.size(),
+            log.debug("deadline exceeded on backend {}: {} of {} requested actions undecided", backendName, late.size(),
                     request.actions().size());
             return Flux.fromIterable(late);
         }
@@ -160,7 +206,8 @@ public class CompletenessValidator implements CacheValidator {
                     .map(caps -> caps.supports(scope.digestFunction())
                             ? Optional.<String>empty()
                             : Optional.of("backend " + backendName + " does not support digest function "
-                                    + scope.digestFunction()))
+                                    + scope.digestFunction()
+                                    + (caps.digestFunctionsNote() == null ? "" : ": " + caps.digestFunctionsNote())))
                     .switchIfEmpty(Mono.fromSupplier(
                             () -> Optional.of("backend " + backendName + " returned no capabilities")))
                     .onErrorResume(e -> {
@@ -171,13 +218,13 @@ public class CompletenessValidator implements CacheValidator {
         }
 
         private Flux<ActionVerdict> existence(CacheBackend backend) {
-            ClosureWalker walker = new ClosureWalker(backend, scope, limits);
+            ClosureWalker walker = new ClosureWalker(backend, scope, limits, budget);
             return lookUpAll(backend, walker, walked -> checkClosures(backend, walker, walked));
         }
 
         private Flux<ActionVerdict> fetch(CacheBackend backend) {
-            BlobFetcher fetcher = new BlobFetcher(backend, scope);
-            ClosureWalker walker = new ClosureWalker(backend, scope, limits, fetcher);
+            BlobFetcher fetcher = new BlobFetcher(backend, scope, hashing);
+            ClosureWalker walker = new ClosureWalker(backend, scope, limits, budget, fetcher);
             return lookUpAll(backend, walker, walked -> fetchClosures(fetcher, walker, walked));
         }
 
@@ -186,7 +233,6 @@ public class CompletenessValidator implements CacheValidator {
                 Function<List<Outcome>, Flux<ActionVerdict>> confirm) {
             return Flux.fromIterable(positions.keySet())
                     .flatMap(action -> lookUp(backend, walker, action), limits.actionConcurrency())
-                    .map(outcome -> outcome.closure() != null ? withinRequestBound(outcome) : outcome)
                     .transform(this::lookupsWithinDeadline)
                     .publish(outcomes -> Flux.merge(
                             outcomes.filter(o -> o.verdict() != null).map(Outcome::verdict),
@@ -209,45 +255,36 @@ public class CompletenessValidator implements CacheValidator {
             return outcomes.takeUntilOther(Mono.delay(cut).doOnNext(tick -> {
                 lookupsCut = true;
                 log.warn("action cache lookups on backend {} not finished within {} of the deadline, checking the "
-                        + "actions looked up so far", backendName, cut);
+                        + "actions looked up so far", backendName, Durations.format(cut));
             }));
-        }
-
-        /**
-         * Admits a walked closure while the request's closures stay within max-blobs-per-request;
-         * past it the action is UNKNOWN and its closure is dropped, so the memory of one request
-         * does not grow with max-actions times max-blobs-per-action. Counts blobs per action, so
-         * a blob shared by several actions counts for each: the bound errs on the safe side.
-         */
-        private Outcome withinRequestBound(Outcome walked) {
-            int blobs = walked.closure().blobCount();
-            if (blobsAdmitted + blobs > limits.maxBlobsPerRequest()) {
-                String reason = "the closures of this request hold more than " + limits.maxBlobsPerRequest()
-                        + " blobs (vouch.limits.max-blobs-per-request); not checking this action's " + blobs;
-                log.warn("action {}: {}", walked.action(), reason);
-                return decided(verdict(walked.action(), Verdict.UNKNOWN, blobs, walked.closure().byteCount(),
-                        List.of(), List.of(), reason, walked.result()));
-            }
-            blobsAdmitted += blobs;
-            return walked;
         }
 
         /** The AC lookup and closure walk of one action: a verdict, or a closure still to be checked. */
         private Mono<Outcome> lookUp(CacheBackend backend, ClosureWalker walker, Digest action) {
             return Mono.defer(() -> backend.getActionResult(scope, action))
-                    .flatMap(result -> walker.walk(result)
-                            .map(closure -> new Outcome(action, result, closure, null))
+                    .flatMap(result -> Mono.defer(() -> {
+                                long held = budget.chargeResult(result.getSerializedSize());
+                                // the closure keeps what it needs of the result; the rest is garbage unless asked for
+                                return walker.walk(result)
+                                        .doFinally(signal -> {
+                                            if (!request.includeActionResult()) {
+                                                budget.releaseHeap(held);
+                                            }
+                                        });
+                            })
+                            .map(closure -> new Outcome(action, request.includeActionResult() ? result : null, closure,
+                                    null))
                             .onErrorResume(e -> {
                                 String reason = e instanceof Undecidable
                                         ? e.getMessage()
                                         : "internal error: " + ClosureWalker.describe(e);
-                                log.warn("action {}: {}", action, LogSafe.escape(reason));
+                                log.debug("action {}: {}", action, LogSafe.escape(reason));
                                 return Mono.just(decided(unknown(action, result, reason)));
                             }))
                     .switchIfEmpty(Mono.fromSupplier(() -> decided(
                             verdict(action, Verdict.MISS, 0, 0, List.of(), List.of(), null, null))))
                     .onErrorResume(e -> {
-                        log.warn("action {}: action cache lookup on backend {} failed: {}", action, backendName,
+                        log.debug("action {}: action cache lookup on backend {} failed: {}", action, backendName,
                                 LogSafe.escape(e.toString()));
                         return Mono.just(decided(unknown(action, null,
                                 "action cache lookup failed: " + ClosureWalker.describe(e))));
@@ -265,7 +302,7 @@ public class CompletenessValidator implements CacheValidator {
             Set<Digest> present = walker.confirmedPresent();
             Set<Digest> absent = walker.confirmedAbsent();
             Set<Digest> corruptTrees = walker.confirmedCorrupt();
-            known.removeIf(d -> d.isEmptyBlob() || present.contains(d) || absent.contains(d) || corruptTrees.contains(d));
+            known.removeIf(d -> d.isEmptyBlob(scope.digestFunction()) || present.contains(d) || absent.contains(d) || corruptTrees.contains(d));
             List<DigestSet> parts = known.isEmpty()
                     ? List.of()
                     : DigestSet.of(known).partition(limits.findMissingBatchSize());
@@ -315,7 +352,7 @@ public class CompletenessValidator implements CacheValidator {
             Set<Digest> verified = walker.confirmedPresent();
             Set<Digest> absent = walker.confirmedAbsent();
             Set<Digest> corruptTrees = walker.confirmedCorrupt();
-            toRead.removeIf(d -> d.isEmptyBlob() || verified.contains(d) || absent.contains(d)
+            toRead.removeIf(d -> d.isEmptyBlob(scope.digestFunction()) || verified.contains(d) || absent.contains(d)
                     || corruptTrees.contains(d));
             return Flux.fromIterable(toRead)
                     .flatMap(digest -> fetcher.verify(digest).map(fetched -> Map.entry(digest, fetched)),
@@ -333,7 +370,7 @@ public class CompletenessValidator implements CacheValidator {
                                 log.warn("blob {} on backend {} is corrupt: {}", digest, backendName, bad.detail());
                                 corrupt.add(digest);
                             } else if (read.getValue() instanceof BlobFetcher.Fetched.Failed failed) {
-                                log.warn("reading blob {} from backend {} failed: {}", digest, backendName,
+                                log.debug("reading blob {} from backend {} failed: {}", digest, backendName,
                                         LogSafe.escape(failed.failure().toString()));
                                 undecided.put(digest, "reading blob " + digest + " failed: "
                                         + ClosureWalker.describe(failed.failure()));
@@ -354,7 +391,7 @@ public class CompletenessValidator implements CacheValidator {
                 String reason = undecided.get(digest);
                 if (reason != null) {
                     // some blobs are undecided, so even a PARTIAL could not name every missing one
-                    log.warn("action {}: {}", outcome.action(), LogSafe.escape(reason));
+                    log.debug("action {}: {}", outcome.action(), LogSafe.escape(reason));
                     return verdict(outcome.action(), Verdict.UNKNOWN, closure.blobCount(), closure.byteCount(),
                             List.of(), List.of(), reason, outcome.result());
                 }

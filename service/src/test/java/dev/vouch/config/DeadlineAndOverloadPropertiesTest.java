@@ -27,7 +27,7 @@ class DeadlineAndOverloadPropertiesTest {
             assertThat(limits.defaultDeadline()).isEqualTo(Duration.ofSeconds(30));
             assertThat(limits.maxDeadline()).isEqualTo(Duration.ofMinutes(5));
             assertThat(limits.maxInFlightValidations()).isEqualTo(64);
-            assertThat(limits.maxBlobsPerRequest()).isEqualTo(2_000_000L);
+            assertThat(limits.maxBlobsPerRequest()).isEqualTo(500_000L);
             assertThat(limits.overloadRetryAfter()).isEqualTo(Duration.ofSeconds(1));
             assertThat(running.getBean(ShutdownProperties.class).drainDelay()).isZero();
         });

@@ -166,7 +166,7 @@ final class ClosureModel {
         if (!contents.containsKey(digest)) {
             contents.put(digest, bytes);
             int roll = random.nextInt(10);
-            State state = digest.isEmptyBlob() || roll < 7 ? State.PRESENT
+            State state = digest.isEmptyBlob(DigestFunction.SHA256) || roll < 7 ? State.PRESENT
                     : roll < 9 || !mayBeCorrupt ? State.ABSENT : State.CORRUPT;
             states.put(digest, state);
         }
@@ -228,7 +228,7 @@ final class ClosureModel {
                 while (!pending.isEmpty()) {
                     Digest dirDigest = pending.poll();
                     known.add(dirDigest);
-                    Directory dir = dirDigest.isEmptyBlob() ? Directory.getDefaultInstance() : directories.get(dirDigest);
+                    Directory dir = dirDigest.isEmptyBlob(DigestFunction.SHA256) ? Directory.getDefaultInstance() : directories.get(dirDigest);
                     Set<Digest> below = new LinkedHashSet<>();
                     filesBelow(dir, below, true);
                     closure.addAll(below);
@@ -266,7 +266,7 @@ final class ClosureModel {
             if (directoryBlobs) {
                 out.add(child);
             }
-            filesBelow(child.isEmptyBlob() ? Directory.getDefaultInstance() : built.get(child), out, directoryBlobs);
+            filesBelow(child.isEmptyBlob(DigestFunction.SHA256) ? Directory.getDefaultInstance() : built.get(child), out, directoryBlobs);
         }
     }
 

@@ -168,6 +168,24 @@ class CompletenessValidatorTest {
     }
 
     @Test
+    void understatedTreeIsCorruptAndReadOnlyPastItsSize() {
+        backend.deliverInChunksOf(64 * 1024);
+        byte[] tree = Tree.newBuilder().setRoot(Directory.newBuilder().addFiles(fileNode("f", backend.putBlob("f"))))
+                .build().toByteArray();
+        Digest understated = new Digest(DigestFunction.SHA256.digestOf(tree).hash(), 10);
+        backend.putUnder(understated, java.util.Arrays.copyOf(tree, 8 << 20));
+        Digest action = backend.putAction("tree", ActionResult.newBuilder()
+                .addOutputDirectories(treeOutput("out/dir", understated)).build());
+
+        ActionVerdict verdict = validateOne(action);
+
+        assertThat(verdict.verdict()).isEqualTo(Verdict.PARTIAL);
+        assertThat(verdict.corrupt())
+                .containsExactly(new BlobProblem(understated, BlobKind.OUTPUT_DIRECTORY_TREE, List.of("out/dir")));
+        assertThat(backend.bytesDelivered()).isLessThanOrEqualTo(64 * 1024);
+    }
+
+    @Test
     void missingDirectoryUnderRootDirectory() {
         Digest file = backend.putBlob("x");
         Digest subGone = backend.absentMessage(Directory.newBuilder().addFiles(fileNode("y", file)).build());
@@ -255,6 +273,48 @@ class CompletenessValidatorTest {
         assertThat(verdict.verdict()).isEqualTo(Verdict.HIT);
         assertThat(verdict.blobsReferenced()).isEqualTo(2);
         assertThat(backend.findMissingCalls).isEmpty();
+    }
+
+    @Test
+    void sizeZeroIsNotEnoughToBeTheEmptyBlob() {
+        Digest notEmpty = new Digest(backend.absentBlob("not empty").hash(), 0);
+        Digest action = backend.putAction("size zero", ActionResult.newBuilder()
+                .addOutputFiles(file("out/a.o", notEmpty)).build());
+
+        ActionVerdict verdict = validateOne(action);
+
+        assertThat(verdict.verdict()).isEqualTo(Verdict.UNKNOWN);
+        assertThat(verdict.reason()).isEqualTo("malformed ActionResult: output file out/a.o: digest " + notEmpty
+                + " has size 0 but is not the empty blob (" + DigestFunction.SHA256.emptyDigest() + ")");
+        assertThat(backend.findMissingCalls).isEmpty();
+    }
+
+    @Test
+    void sizeZeroInsideTreeIsMalformed() {
+        Digest notEmpty = new Digest(backend.absentBlob("not empty").hash(), 0);
+        Tree tree = Tree.newBuilder().setRoot(Directory.newBuilder().addFiles(fileNode("f", notEmpty))).build();
+        Digest action = backend.putAction("size zero in tree", ActionResult.newBuilder()
+                .addOutputDirectories(treeOutput("out", backend.putMessage(tree))).build());
+
+        ActionVerdict verdict = validateOne(action);
+
+        assertThat(verdict.verdict()).isEqualTo(Verdict.UNKNOWN);
+        assertThat(verdict.reason()).startsWith("malformed ActionResult: tree ")
+                .endsWith("file out/f: digest " + notEmpty + " has size 0 but is not the empty blob ("
+                        + DigestFunction.SHA256.emptyDigest() + ")");
+    }
+
+    @Test
+    void emptyBlobOfAnotherFunctionIsNotTheEmptyBlob() {
+        // BLAKE3's hash of nothing has SHA-256's length, so only the function can tell them apart
+        Digest blake3Empty = DigestFunction.BLAKE3.emptyDigest();
+        Digest action = backend.putAction("other empty", ActionResult.newBuilder()
+                .addOutputFiles(file("out/empty", blake3Empty)).build());
+
+        ActionVerdict verdict = validateOne(action);
+
+        assertThat(verdict.verdict()).isEqualTo(Verdict.UNKNOWN);
+        assertThat(verdict.reason()).startsWith("malformed ActionResult: output file out/empty: digest " + blake3Empty);
     }
 
     @Test

@@ -46,6 +46,7 @@ final class FakeCacheBackend implements CacheBackend {
     private final Map<Digest, RuntimeException> readFailures = new ConcurrentHashMap<>();
     private final AtomicInteger readsInFlight = new AtomicInteger();
     private final AtomicInteger maxReadsInFlight = new AtomicInteger();
+    private final java.util.concurrent.atomic.AtomicLong bytesDelivered = new java.util.concurrent.atomic.AtomicLong();
     private Scheduler deliverOn = Schedulers.immediate();
     private int chunkSize = Integer.MAX_VALUE;
 
@@ -120,6 +121,11 @@ final class FakeCacheBackend implements CacheBackend {
     /** The most blob reads that were in progress at once. */
     int maxReadsInFlight() {
         return maxReadsInFlight.get();
+    }
+
+    /** Bytes of blobs handed to readers so far, over all reads: chunks are made only as they are requested. */
+    long bytesDelivered() {
+        return bytesDelivered.get();
     }
 
     long readsOf(Digest digest) {
@@ -214,7 +220,9 @@ final class FakeCacheBackend implements CacheBackend {
         int count = (int) Math.max(1, (bytes.length + (long) chunkSize - 1) / chunkSize);
         return Flux.range(0, count).map(i -> {
             int offset = i * chunkSize;
-            return ByteBuffer.wrap(bytes, offset, Math.min(chunkSize, bytes.length - offset)).slice();
+            int length = Math.min(chunkSize, bytes.length - offset);
+            bytesDelivered.addAndGet(length);
+            return ByteBuffer.wrap(bytes, offset, length).slice();
         });
     }
 

@@ -20,6 +20,7 @@ import dev.vouch.digest.DigestFunction;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -123,6 +124,38 @@ class FetchModeTest {
 
         assertThat(verdict.verdict()).isEqualTo(Verdict.PARTIAL);
         assertThat(verdict.corrupt()).extracting(BlobProblem::digest).containsExactly(blob);
+    }
+
+    @Test
+    void blobFarLongerThanItsDigestIsReadOnlyPastItsSize() {
+        backend.deliverInChunksOf(64 * 1024);
+        Digest understated = new Digest(backend.absentBlob("the real blob").hash(), 1);
+        backend.putUnder(understated, new byte[8 << 20]);
+        Digest action = backend.putAction("a", ActionResult.newBuilder().addOutputFiles(file("out/a", understated)).build());
+
+        ActionVerdict verdict = fetchOne(action);
+
+        assertThat(verdict.verdict()).isEqualTo(Verdict.PARTIAL);
+        assertThat(verdict.corrupt()).containsExactly(new BlobProblem(understated, BlobKind.OUTPUT_FILE, List.of("out/a")));
+        assertThat(verdict.missing()).isEmpty();
+        // the one chunk that ran past the size, and the few the hashing queue asked for ahead
+        assertThat(backend.bytesDelivered()).isLessThanOrEqualTo(4 * 64 * 1024);
+    }
+
+    @Test
+    void understatedDirectoryUnderRootDirectoryIsCorrupt() {
+        backend.deliverInChunksOf(64 * 1024);
+        byte[] directory = Directory.newBuilder().addFiles(fileNode("f", backend.putBlob("f"))).build().toByteArray();
+        Digest understated = new Digest(DigestFunction.SHA256.digestOf(directory).hash(), 3);
+        backend.putUnder(understated, Arrays.copyOf(directory, 8 << 20));
+        Digest action = backend.putAction("a", ActionResult.newBuilder()
+                .addOutputDirectories(rootOutput("out/dir", understated)).build());
+
+        ActionVerdict verdict = fetchOne(action);
+
+        assertThat(verdict.verdict()).isEqualTo(Verdict.PARTIAL);
+        assertThat(verdict.corrupt()).containsExactly(new BlobProblem(understated, BlobKind.DIRECTORY, List.of("out/dir")));
+        assertThat(backend.bytesDelivered()).isLessThanOrEqualTo(4 * 64 * 1024);
     }
 
     @Test

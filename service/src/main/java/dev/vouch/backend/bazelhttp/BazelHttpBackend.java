@@ -6,8 +6,10 @@ import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.CorruptBlobException;
 import dev.vouch.backend.Deadline;
 import dev.vouch.backend.Scope;
+import dev.vouch.config.Durations;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import dev.vouch.digest.DigestSet;
@@ -37,16 +39,16 @@ import reactor.core.publisher.Mono;
  * {@link BackendException}: a cache we cannot reach has not told us that a blob is gone.
  */
 public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
-    /** Far above any real ActionResult; a larger answer is not one, and must not fill the heap. */
-    public static final int MAX_ACTION_RESULT_BYTES = 64 << 20;
-
-    private static final BackendCapabilities CAPABILITIES = new BackendCapabilities(Set.of(DigestFunction.SHA256), 0);
+    // the protocol has no capabilities call: what it can do is fixed
+    private static final BackendCapabilities CAPABILITIES = new BackendCapabilities(Set.of(DigestFunction.SHA256), 0,
+            "the Bazel HTTP cache protocol addresses blobs by SHA256 only");
 
     private final String name;
     private final String baseUrl;
     private final WebClient client;
     private final Duration callTimeout;
     private final int maxConcurrentCalls;
+    private final int maxActionResultBytes;
     private final AutoCloseable resources;
 
     /**
@@ -55,7 +57,8 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
      * @param resources closed with this backend (the client's connection pool)
      */
     BazelHttpBackend(String name, String baseUrl, WebClient client, Duration callTimeout, int maxConcurrentCalls,
-            AutoCloseable resources) {
+            int maxActionResultBytes, AutoCloseable resources) {
+        this.maxActionResultBytes = maxActionResultBytes;
         this.name = name;
         this.baseUrl = baseUrl;
         this.client = client;
@@ -71,10 +74,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
 
     @Override
     public Mono<BackendCapabilities> capabilities(Scope scope) {
-        return Mono.defer(() -> {
-            requireSha256(scope);
-            return Mono.just(CAPABILITIES);
-        });
+        return Mono.just(CAPABILITIES);
     }
 
     @Override
@@ -89,7 +89,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
                 if (!response.statusCode().is2xxSuccessful()) {
                     return failure(response, "GET", path);
                 }
-                return DataBufferUtils.join(response.bodyToFlux(DataBuffer.class), MAX_ACTION_RESULT_BYTES)
+                return DataBufferUtils.join(response.bodyToFlux(DataBuffer.class), maxActionResultBytes)
                         .map(BazelHttpBackend::drain)
                         .defaultIfEmpty(new byte[0])
                         .map(bytes -> parse(action, bytes));
@@ -103,7 +103,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
             requireSha256(scope);
             return Flux.fromIterable(digests)
                     // REAPI: the empty blob is always present, whatever the cache holds
-                    .filter(d -> !d.isEmptyBlob())
+                    .filter(d -> !d.isEmptyBlob(scope.digestFunction()))
                     .flatMap(d -> isMissing(d).filter(missing -> missing).map(missing -> d), maxConcurrentCalls)
                     .collect(Collectors.toSet())
                     .map(missing -> digests.filter(missing::contains));
@@ -131,7 +131,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
         String path = "cas/" + digest.hash();
         return Flux.defer(() -> {
             requireSha256(scope);
-            if (digest.isEmptyBlob()) {
+            if (digest.isEmptyBlob(scope.digestFunction())) {
                 return Flux.empty();
             }
             return client.get().uri(uri(path)).<ByteBuffer>exchangeToFlux(response -> {
@@ -141,8 +141,11 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
                 if (!response.statusCode().is2xxSuccessful()) {
                     return this.<ByteBuffer>failure(response, "GET", path).flux();
                 }
-                // copy out of (pooled) Netty buffers and release them at once; callers keep ByteBuffers
-                return response.bodyToFlux(DataBuffer.class).map(buffer -> ByteBuffer.wrap(drain(buffer)));
+                // copy out of (pooled) Netty buffers and release them at once; callers keep ByteBuffers. A
+                // body running past the size is cancelled there, which closes the connection: answering
+                // early from the Content-Length would have WebClient drain the whole body instead
+                return CacheBackend.withinSize(digest,
+                        response.bodyToFlux(DataBuffer.class).map(buffer -> ByteBuffer.wrap(drain(buffer))));
             });
         }).onErrorMap(e -> toBackendException("GET " + path, e, callTimeout));
     }
@@ -200,15 +203,15 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
 
     /** Absence and our own errors pass through; everything else (I/O, timeouts, limits) is "could not answer". */
     private Throwable toBackendException(String call, Throwable e, Duration timeout) {
-        if (e instanceof BackendException || e instanceof BlobNotFoundException) {
+        if (e instanceof BackendException || e instanceof BlobNotFoundException || e instanceof CorruptBlobException) {
             return e;
         }
         String why;
         boolean retryable = isTimeout(e) || isConnectionFailure(e);
         if (isTimeout(e)) {
-            why = "no answer within " + timeout;
+            why = "no answer within " + Durations.format(timeout);
         } else if (e instanceof DataBufferLimitException) {
-            why = "the answer is larger than " + MAX_ACTION_RESULT_BYTES + " bytes";
+            why = "the answer is larger than " + maxActionResultBytes + " bytes (vouch.limits.max-action-result-bytes)";
         } else {
             why = describe(e);
         }

@@ -23,6 +23,21 @@ import reactor.netty.resources.ConnectionProvider;
  */
 @Component
 public class BazelHttpBackendFactory implements BackendFactory {
+    private final int maxActionResultBytes;
+
+    /** A factory with the default limits, for tests. */
+    public BazelHttpBackendFactory() {
+        this(VouchProperties.Limits.defaults().maxActionResultBytes());
+    }
+
+    @org.springframework.beans.factory.annotation.Autowired
+    public BazelHttpBackendFactory(VouchProperties properties) {
+        this(properties.limits().maxActionResultBytes());
+    }
+
+    private BazelHttpBackendFactory(int maxActionResultBytes) {
+        this.maxActionResultBytes = maxActionResultBytes;
+    }
 
     @Override
     public VouchProperties.BackendType type() {
@@ -54,7 +69,8 @@ public class BazelHttpBackendFactory implements BackendFactory {
                     }
                 })
                 .build();
-        return new BazelHttpBackend(config.name(), baseUrl, client, timeout, config.maxConcurrentCalls(), pool::dispose);
+        return new BazelHttpBackend(config.name(), baseUrl, client, timeout, config.maxConcurrentCalls(),
+                maxActionResultBytes, pool::dispose);
     }
 
     private static String authorization(VouchProperties.Backend config) {

@@ -27,7 +27,7 @@ public interface BlobStore {
 
     /** Whether {@code digest} is the empty blob: size 0 and the hash of nothing, not merely size 0. */
     static boolean isEmptyBlob(Digest digest) {
-        return digest.sizeBytes() == 0 && digest.hash().equals(EMPTY_SHA256);
+        return digest.isEmptyBlob(DigestFunction.SHA256);
     }
 
     /**

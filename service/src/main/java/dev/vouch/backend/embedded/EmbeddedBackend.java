@@ -7,6 +7,7 @@ import dev.vouch.backend.BackendException;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.Scope;
+import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import dev.vouch.digest.DigestSet;
@@ -25,11 +26,18 @@ public final class EmbeddedBackend implements CacheBackend {
     private final String name;
     private final BlobStore store;
     private final BackendCapabilities capabilities;
+    private final int maxActionResultBytes;
 
     public EmbeddedBackend(String name, BlobStore store, long maxBatchTotalSizeBytes) {
+        this(name, store, maxBatchTotalSizeBytes, VouchProperties.Limits.defaults().maxActionResultBytes());
+    }
+
+    /** @param maxActionResultBytes vouch.limits.max-action-result-bytes: a larger entry is not parsed */
+    public EmbeddedBackend(String name, BlobStore store, long maxBatchTotalSizeBytes, int maxActionResultBytes) {
         this.name = name;
         this.store = store;
         this.capabilities = new BackendCapabilities(Set.of(DigestFunction.SHA256), maxBatchTotalSizeBytes);
+        this.maxActionResultBytes = maxActionResultBytes;
     }
 
     @Override
@@ -76,6 +84,11 @@ public final class EmbeddedBackend implements CacheBackend {
     }
 
     private ActionResult parse(Digest action, byte[] bytes) {
+        if (bytes.length > maxActionResultBytes) {
+            // parsed, it would take several times its size of heap
+            throw new BackendException(name, "Action Cache entry " + action + " has " + bytes.length
+                    + " bytes, more than " + maxActionResultBytes + " (vouch.limits.max-action-result-bytes)");
+        }
         try {
             return ActionResult.parseFrom(bytes);
         } catch (InvalidProtocolBufferException e) {

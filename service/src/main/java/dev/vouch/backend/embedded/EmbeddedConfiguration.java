@@ -38,7 +38,8 @@ public class EmbeddedConfiguration {
 
             @Override
             public CacheBackend create(VouchProperties.Backend config) {
-                return new EmbeddedBackend(config.name(), embeddedBlobStore, properties.embedded().maxBatchTotalSizeBytes());
+                return new EmbeddedBackend(config.name(), embeddedBlobStore, properties.embedded().maxBatchTotalSizeBytes(),
+                        properties.limits().maxActionResultBytes());
             }
         };
     }
@@ -49,8 +50,8 @@ public class EmbeddedConfiguration {
     }
 
     @Bean
-    public EmbeddedActionCache embeddedActionCacheService(BlobStore embeddedBlobStore) {
-        return new EmbeddedActionCache(embeddedBlobStore);
+    public EmbeddedActionCache embeddedActionCacheService(BlobStore embeddedBlobStore, VouchProperties properties) {
+        return new EmbeddedActionCache(embeddedBlobStore, properties.limits().maxActionResultBytes());
     }
 
     @Bean

@@ -17,10 +17,12 @@ import build.bazel.remote.execution.v2.ServerCapabilities;
 import com.google.bytestream.ReactorByteStreamGrpc;
 import com.google.bytestream.ReadRequest;
 import com.google.protobuf.TextFormat;
+import com.salesforce.reactorgrpc.stub.ReactorCallOptions;
 import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.CorruptBlobException;
 import dev.vouch.backend.Deadline;
 import dev.vouch.backend.Scope;
 import dev.vouch.config.VouchProperties;
@@ -63,6 +65,10 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     static final long UNSTATED_BATCH_LIMIT = (4 << 20) - (64 << 10);
     private static final long BATCH_LIMIT_CEILING = ReapiChannels.MAX_INBOUND_MESSAGE_BYTES - (64 << 10);
     private static final Duration FOREVER = Duration.ofMillis(Long.MAX_VALUE);
+    // room in a read's answer for framing and an error status beside the blob's own bytes
+    private static final int ANSWER_ALLOWANCE = 4096;
+    // ByteStream chunks requested ahead of the reader: reactor-grpc's default of 512 could queue that many
+    private static final int READ_PREFETCH = 4;
     // capabilities are cached for every request, so no one request's deadline may cut them short
     private static final ContextView SHARED = Context.empty();
 
@@ -72,6 +78,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private final Duration callTimeout;
     private final int maxConcurrentCalls;
     private final int treePageSize;
+    private final int maxActionResultBytes;
     private final ManagedChannel channel;
     private final CallFailures failures;
     private final ReactorActionCacheGrpc.ReactorActionCacheStub actionCache;
@@ -87,6 +94,12 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
 
     /** @param treePageSize the {@code page_size} of GetTree calls */
     ReapiBackend(VouchProperties.Backend config, int treePageSize) {
+        this(config, treePageSize, VouchProperties.Limits.defaults().maxActionResultBytes());
+    }
+
+    /** @param maxActionResultBytes vouch.limits.max-action-result-bytes: a larger AC answer is refused unparsed */
+    ReapiBackend(VouchProperties.Backend config, int treePageSize, int maxActionResultBytes) {
+        this.maxActionResultBytes = maxActionResultBytes;
         this.name = config.name();
         this.target = config.target().toString();
         this.instanceNameOverride = config.instanceName();
@@ -124,15 +137,21 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                 .setActionDigest(action.toProto())
                 .setDigestFunction(scope.digestFunction().toProto())
                 .build();
-        return Mono.deferContextual(context -> withDeadline(actionCache, context).getActionResult(request))
+        return Mono.deferContextual(context -> withDeadline(actionCache, context)
+                        // refused by its length prefix, before it is buffered or parsed
+                        .withMaxInboundMessageSize(maxActionResultBytes)
+                        .getActionResult(request))
                 .onErrorResume(CallFailures::isNotFound, e -> Mono.empty())
-                .onErrorMap(e -> failures.of("GetActionResult " + action, e));
+                .onErrorMap(e -> isOverSizeLimit(e)
+                        ? new BackendException(name, "backend " + name + ": GetActionResult " + action + " answered more than "
+                                + maxActionResultBytes + " bytes (vouch.limits.max-action-result-bytes)", e, false)
+                        : failures.of("GetActionResult " + action, e));
     }
 
     @Override
     public Mono<DigestSet> findMissing(Scope scope, DigestSet digests) {
         // REAPI servers must hold the empty blob, so it is never worth asking about
-        DigestSet asked = digests.filter(d -> !d.isEmptyBlob());
+        DigestSet asked = digests.filter(d -> !d.isEmptyBlob(scope.digestFunction()));
         if (asked.isEmpty()) {
             return Mono.just(DigestSet.empty());
         }
@@ -163,7 +182,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
 
     @Override
     public Flux<ByteBuffer> readBlob(Scope scope, Digest digest) {
-        if (digest.isEmptyBlob()) {
+        if (digest.isEmptyBlob(scope.digestFunction())) {
             return Flux.empty();
         }
         String instance = instanceName(scope);
@@ -183,8 +202,12 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
 
     private Flux<ByteBuffer> batchRead(BatchReadBlobsRequest request, Digest digest) {
         String operation = "BatchReadBlobs " + digest;
-        return Mono.deferContextual(context -> withDeadline(cas, context).batchReadBlobs(request))
-                .onErrorMap(e -> failures.of(operation, e))
+        // an answer that could only fit by holding more than this blob is refused before it is buffered
+        int answerLimit = (int) Math.min(ReapiChannels.MAX_INBOUND_MESSAGE_BYTES,
+                RequestSizes.batchReadResponseSize(digest) + ANSWER_ALLOWANCE);
+        return Mono.deferContextual(context -> withDeadline(cas, context).withMaxInboundMessageSize(answerLimit)
+                        .batchReadBlobs(request))
+                .onErrorMap(e -> readFailure(operation, digest, e))
                 .flatMapMany(response -> {
                     for (BatchReadBlobsResponse.Response blob : response.getResponsesList()) {
                         if (!blob.getDigest().equals(request.getDigests(0))) {
@@ -193,7 +216,11 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                         Status status = Status.fromCodeValue(blob.getStatus().getCode())
                                 .withDescription(blob.getStatus().getMessage().isEmpty() ? null : blob.getStatus().getMessage());
                         if (status.isOk()) {
-                            return Flux.just(blob.getData().asReadOnlyByteBuffer());
+                            long length = blob.getData().size();
+                            return length == digest.sizeBytes()
+                                    ? Flux.just(blob.getData().asReadOnlyByteBuffer())
+                                    : Flux.error(new CorruptBlobException(digest, operation + " answered " + length
+                                            + " bytes, digest says " + digest.sizeBytes()));
                         }
                         if (status.getCode() == Status.Code.NOT_FOUND) {
                             return Flux.error(new BlobNotFoundException(digest));
@@ -205,16 +232,46 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                 });
     }
 
-    /** ByteStream.Read, chunk by chunk as the server sends them, so a large blob is never held whole. */
+    /**
+     * ByteStream.Read, chunk by chunk as the server sends them, so a large blob is never held whole.
+     * It stops at the first byte past the digest's size: a chunk is refused if it alone would run
+     * past it, the call is cancelled as soon as the chunks do, and only a few chunks are requested
+     * ahead of the reader.
+     */
     private Flux<ByteBuffer> streamRead(String instance, Digest digest) {
         // SHA-256, SHA-1, MD5, SHA-384 and SHA-512 are told apart by hash length, so the name needs no function
         String resource = (instance.isEmpty() ? "" : instance + "/") + "blobs/" + digest.hash() + "/" + digest.sizeBytes();
         ReadRequest request = ReadRequest.newBuilder().setResourceName(resource).build();
-        return Flux.deferContextual(context -> withDeadline(byteStream, context).read(request))
-                .map(response -> response.getData().asReadOnlyByteBuffer())
+        int chunkLimit = (int) Math.min(ReapiChannels.MAX_INBOUND_MESSAGE_BYTES, digest.sizeBytes() + 1 + ANSWER_ALLOWANCE);
+        Flux<ByteBuffer> chunks = Flux.deferContextual(context -> withDeadline(byteStream, context)
+                        .withMaxInboundMessageSize(chunkLimit)
+                        .withOption(ReactorCallOptions.CALL_OPTIONS_PREFETCH, READ_PREFETCH)
+                        .withOption(ReactorCallOptions.CALL_OPTIONS_LOW_TIDE, READ_PREFETCH / 2)
+                        .read(request))
+                .map(response -> response.getData().asReadOnlyByteBuffer());
+        return CacheBackend.withinSize(digest, chunks)
                 .onErrorMap(e -> CallFailures.isNotFound(e)
                         ? new BlobNotFoundException(digest)
-                        : failures.of("ByteStream.Read " + resource, e));
+                        : readFailure("ByteStream.Read " + resource, digest, e));
+    }
+
+    /** A message past the call's size limit is a blob longer than its digest; anything else a failure. */
+    private RuntimeException readFailure(String operation, Digest digest, Throwable e) {
+        if (e instanceof CorruptBlobException corrupt) {
+            return corrupt;
+        }
+        if (isOverSizeLimit(e)) {
+            return new CorruptBlobException(digest, operation + " answered more than the digest's size ("
+                    + Status.fromThrowable(e).getDescription() + ")");
+        }
+        return failures.of(operation, e);
+    }
+
+    /** grpc-java's own refusal of a message longer than the call allows (a server's RESOURCE_EXHAUSTED is not). */
+    private static boolean isOverSizeLimit(Throwable e) {
+        Status status = Status.fromThrowable(e);
+        return status.getCode() == Status.Code.RESOURCE_EXHAUSTED && status.getDescription() != null
+                && status.getDescription().startsWith("gRPC message exceeds maximum size");
     }
 
     /**
@@ -223,7 +280,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
      */
     @Override
     public Flux<Directory> getTree(Scope scope, Digest rootDirectory) {
-        if (rootDirectory.isEmptyBlob()) {
+        if (rootDirectory.isEmptyBlob(scope.digestFunction())) {
             return Flux.just(Directory.getDefaultInstance());
         }
         GetTreeRequest first = GetTreeRequest.newBuilder()

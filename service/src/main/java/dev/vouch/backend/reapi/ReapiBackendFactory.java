@@ -12,6 +12,17 @@ import org.springframework.stereotype.Component;
  */
 @Component
 public class ReapiBackendFactory implements BackendFactory {
+    private final int maxActionResultBytes;
+
+    /** A factory with the default limits, for tests. */
+    public ReapiBackendFactory() {
+        this.maxActionResultBytes = VouchProperties.Limits.defaults().maxActionResultBytes();
+    }
+
+    @org.springframework.beans.factory.annotation.Autowired
+    public ReapiBackendFactory(VouchProperties properties) {
+        this.maxActionResultBytes = properties.limits().maxActionResultBytes();
+    }
 
     @Override
     public VouchProperties.BackendType type() {
@@ -20,6 +31,6 @@ public class ReapiBackendFactory implements BackendFactory {
 
     @Override
     public CacheBackend create(VouchProperties.Backend config) {
-        return new ReapiBackend(config);
+        return new ReapiBackend(config, ReapiBackend.DEFAULT_TREE_PAGE_SIZE, maxActionResultBytes);
     }
 }

@@ -184,6 +184,38 @@ class BazelHttpBackendTest {
     }
 
     @Test
+    void fetchHashesOffTheEventLoop() {
+        byte[] blob = new byte[4 << 20];
+        new Random(4).nextBytes(blob);
+        Digest digest = digest(blob);
+        put("/cache/cas/" + digest.hash(), blob);
+        Digest large = sha("large action " + System.nanoTime());
+        put("/cache/ac/" + large.hash(), ActionResult.newBuilder()
+                .addOutputFiles(OutputFile.newBuilder().setPath("out/large").setDigest(digest.toProto())).build().toByteArray());
+        java.util.concurrent.atomic.AtomicReference<String> judgedOn = new java.util.concurrent.atomic.AtomicReference<>();
+
+        ActionVerdict verdict = validator.validate(new ValidationRequest(SCOPE, Mode.FETCH, List.of(large), false))
+                .doOnNext(v -> judgedOn.set(Thread.currentThread().getName()))
+                .single().block(TIMEOUT);
+
+        assertThat(verdict.verdict()).as(verdict.toString()).isEqualTo(Verdict.HIT);
+        // the verdict follows the last chunk's hash: on the event loop that delivered it, it would be reactor-http-nio
+        assertThat(judgedOn.get()).startsWith("boundedElastic-");
+    }
+
+    @Test
+    void otherDigestFunctionIsUnsupportedAndSaysWhy() {
+        Digest sha1Action = DigestFunction.SHA1.digestOf(bytes("an action"));
+
+        ActionVerdict verdict = validator.validate(new ValidationRequest(new Scope("", DigestFunction.SHA1),
+                Mode.EXISTENCE, List.of(sha1Action), false)).single().block(TIMEOUT);
+
+        assertThat(verdict.verdict()).isEqualTo(Verdict.UNKNOWN);
+        assertThat(verdict.reason()).isEqualTo("backend remote does not support digest function SHA1: "
+                + "the Bazel HTTP cache protocol addresses blobs by SHA256 only");
+    }
+
+    @Test
     void absentBlobReadIsNotFound() {
         Digest absent = sha("not there");
 

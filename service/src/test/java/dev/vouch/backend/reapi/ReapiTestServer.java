@@ -63,6 +63,9 @@ final class ReapiTestServer implements AutoCloseable {
     private final Map<String, Status> failures = new ConcurrentHashMap<>();
     private final java.util.Set<String> hanging = ConcurrentHashMap.newKeySet();
     private final Map<String, java.util.Queue<Status>> nextFailures = new ConcurrentHashMap<>();
+    private final Map<String, java.util.concurrent.atomic.AtomicLong> sentBytes = new ConcurrentHashMap<>();
+    // blobs served under a digest they do not match, whatever the store would say
+    private final Map<Digest, byte[]> lies = new ConcurrentHashMap<>();
     private final Server server;
 
     private ReapiTestServer(int port, long maxBatch, boolean onePagePerCall, ServerCredentials credentials) {
@@ -70,8 +73,8 @@ final class ReapiTestServer implements AutoCloseable {
         List<BindableService> services = List.of(
                 new EmbeddedCapabilities(maxBatch),
                 new EmbeddedActionCache(store),
-                onePagePerCall ? new OnePagePerCall(cas) : cas,
-                new EmbeddedByteStream(store));
+                new Lying(onePagePerCall ? new OnePagePerCall(cas) : cas),
+                new LyingByteStream(new EmbeddedByteStream(store)));
         ServerBuilder<?> builder = Grpc.newServerBuilderForPort(port, credentials)
                 // handlers on the event loop, as in the embedded server's own tests
                 .directExecutor();
@@ -185,6 +188,17 @@ final class ReapiTestServer implements AutoCloseable {
         return batch + streamed;
     }
 
+    /** Serves {@code bytes} as the blob of {@code digest}, over BatchReadBlobs and ByteStream.Read alike. */
+    void lie(Digest digest, byte[] bytes) {
+        lies.put(digest, bytes);
+    }
+
+    /** Serialized bytes of the messages the server sent in answer to {@code method}. */
+    long sentBytes(String method) {
+        java.util.concurrent.atomic.AtomicLong sent = sentBytes.get(method);
+        return sent == null ? 0 : sent.get();
+    }
+
     /** Every later call of {@code method} ({@code null}: of any method) ends with {@code status}. */
     void fail(String method, Status status) {
         failures.put(method == null ? "*" : method, status);
@@ -229,7 +243,16 @@ final class ReapiTestServer implements AutoCloseable {
                 return new ServerCall.Listener<>() {
                 };
             }
-            return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(next.startCall(call, requestHeaders)) {
+            java.util.concurrent.atomic.AtomicLong sent = sentBytes.computeIfAbsent(method,
+                    m -> new java.util.concurrent.atomic.AtomicLong());
+            ServerCall<Q, R> counted = new io.grpc.ForwardingServerCall.SimpleForwardingServerCall<>(call) {
+                @Override
+                public void sendMessage(R message) {
+                    sent.addAndGet(((Message) message).getSerializedSize());
+                    super.sendMessage(message);
+                }
+            };
+            return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(next.startCall(counted, requestHeaders)) {
                 @Override
                 public void onMessage(Q message) {
                     received.add((Message) message);
@@ -264,6 +287,79 @@ final class ReapiTestServer implements AutoCloseable {
         @Override
         public Flux<GetTreeResponse> getTree(GetTreeRequest request) {
             return delegate.getTree(request).take(1);
+        }
+    }
+
+    /** The CAS, except that the blobs told to {@link #lie} are answered with their lie. */
+    private final class Lying extends ReactorContentAddressableStorageGrpc.ContentAddressableStorageImplBase {
+        private final ReactorContentAddressableStorageGrpc.ContentAddressableStorageImplBase delegate;
+
+        Lying(ReactorContentAddressableStorageGrpc.ContentAddressableStorageImplBase delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public Mono<FindMissingBlobsResponse> findMissingBlobs(FindMissingBlobsRequest request) {
+            return delegate.findMissingBlobs(request);
+        }
+
+        @Override
+        public Mono<BatchUpdateBlobsResponse> batchUpdateBlobs(BatchUpdateBlobsRequest request) {
+            return delegate.batchUpdateBlobs(request);
+        }
+
+        @Override
+        public Mono<BatchReadBlobsResponse> batchReadBlobs(BatchReadBlobsRequest request) {
+            byte[] lie = request.getDigestsCount() == 1 ? lies.get(Digest.fromProto(request.getDigests(0))) : null;
+            if (lie == null) {
+                return delegate.batchReadBlobs(request);
+            }
+            return Mono.just(BatchReadBlobsResponse.newBuilder()
+                    .addResponses(BatchReadBlobsResponse.Response.newBuilder().setDigest(request.getDigests(0))
+                            .setData(com.google.protobuf.ByteString.copyFrom(lie)))
+                    .build());
+        }
+
+        @Override
+        public Flux<GetTreeResponse> getTree(GetTreeRequest request) {
+            return delegate.getTree(request);
+        }
+    }
+
+    /** ByteStream, except that the blobs told to {@link #lie} stream their lie, 64 KiB a message. */
+    private final class LyingByteStream extends com.google.bytestream.ReactorByteStreamGrpc.ByteStreamImplBase {
+        private final EmbeddedByteStream delegate;
+
+        LyingByteStream(EmbeddedByteStream delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public Flux<com.google.bytestream.ReadResponse> read(ReadRequest request) {
+            byte[] lie = lies.entrySet().stream()
+                    .filter(e -> request.getResourceName().endsWith("blobs/" + e.getKey().hash() + "/" + e.getKey().sizeBytes()))
+                    .map(Map.Entry::getValue)
+                    .findFirst().orElse(null);
+            if (lie == null) {
+                return delegate.read(request);
+            }
+            int chunk = 64 * 1024;
+            return Flux.range(0, (lie.length + chunk - 1) / chunk)
+                    .map(i -> com.google.bytestream.ReadResponse.newBuilder()
+                            .setData(com.google.protobuf.ByteString.copyFrom(lie, i * chunk,
+                                    Math.min(chunk, lie.length - i * chunk)))
+                            .build());
+        }
+
+        @Override
+        public Mono<com.google.bytestream.WriteResponse> write(Flux<com.google.bytestream.WriteRequest> requests) {
+            return delegate.write(requests);
+        }
+
+        @Override
+        public Mono<com.google.bytestream.QueryWriteStatusResponse> queryWriteStatus(
+                com.google.bytestream.QueryWriteStatusRequest request) {
+            return delegate.queryWriteStatus(request);
         }
     }
 }

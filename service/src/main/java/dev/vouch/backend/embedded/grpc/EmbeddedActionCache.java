@@ -6,6 +6,7 @@ import build.bazel.remote.execution.v2.ReactorActionCacheGrpc;
 import build.bazel.remote.execution.v2.UpdateActionResultRequest;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.vouch.backend.embedded.BlobStore;
+import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import io.grpc.Status;
 import org.slf4j.Logger;
@@ -17,9 +18,16 @@ public final class EmbeddedActionCache extends ReactorActionCacheGrpc.ActionCach
     private static final Logger log = LoggerFactory.getLogger(EmbeddedActionCache.class);
 
     private final BlobStore store;
+    private final int maxActionResultBytes;
 
     public EmbeddedActionCache(BlobStore store) {
+        this(store, VouchProperties.Limits.defaults().maxActionResultBytes());
+    }
+
+    /** @param maxActionResultBytes vouch.limits.max-action-result-bytes: larger entries are refused */
+    public EmbeddedActionCache(BlobStore store, int maxActionResultBytes) {
         this.store = store;
+        this.maxActionResultBytes = maxActionResultBytes;
     }
 
     @Override
@@ -41,6 +49,12 @@ public final class EmbeddedActionCache extends ReactorActionCacheGrpc.ActionCach
             Statuses.requireSha256(request.getDigestFunction());
             Digest action = Statuses.digest(request.getActionDigest(), "action_digest");
             ActionResult result = request.getActionResult();
+            if (result.getSerializedSize() > maxActionResultBytes) {
+                // Vouch would refuse to read it back, so storing it would only make every lookup UNKNOWN
+                throw Status.INVALID_ARGUMENT.withDescription("action_result has " + result.getSerializedSize()
+                        + " bytes, more than " + maxActionResultBytes + " (vouch.limits.max-action-result-bytes)")
+                        .asRuntimeException();
+            }
             return store.putActionResult(action, result.toByteArray())
                     // an access-log line per stored result, as caches do: it is how an operator
                     // learns the action digests (with sizes) that agents can ask Vouch about

@@ -2,6 +2,7 @@ package dev.vouch.backend.embedded.http;
 
 import dev.vouch.backend.embedded.BlobStore;
 import dev.vouch.backend.embedded.OnEmbeddedBackend;
+import dev.vouch.config.VouchProperties;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Conditional;
 import org.springframework.context.annotation.Configuration;
@@ -19,8 +20,8 @@ public class EmbeddedHttpConfiguration {
     public static final String PREFIX = "/cache";
 
     @Bean
-    public HttpCacheHandler embeddedHttpCacheHandler(BlobStore embeddedBlobStore) {
-        return new HttpCacheHandler(embeddedBlobStore);
+    public HttpCacheHandler embeddedHttpCacheHandler(BlobStore embeddedBlobStore, VouchProperties properties) {
+        return new HttpCacheHandler(embeddedBlobStore, properties.limits().maxActionResultBytes());
     }
 
     @Bean

@@ -40,13 +40,13 @@ import reactor.core.publisher.Mono;
  */
 public final class HttpCacheHandler {
     private static final Logger log = LoggerFactory.getLogger(HttpCacheHandler.class);
-    /** Far above any real ActionResult, low enough that a stray upload cannot exhaust the heap. */
-    public static final int MAX_ACTION_RESULT_BYTES = BlobStore.MAX_ACTION_RESULT_BYTES;
-
     private final BlobStore store;
+    // vouch.limits.max-action-result-bytes: what the engine would read, so nothing larger is stored
+    private final int maxActionResultBytes;
 
-    public HttpCacheHandler(BlobStore store) {
+    public HttpCacheHandler(BlobStore store, int maxActionResultBytes) {
         this.store = store;
+        this.maxActionResultBytes = maxActionResultBytes;
     }
 
     public Mono<ServerResponse> getActionResult(ServerRequest request) {
@@ -66,10 +66,10 @@ public final class HttpCacheHandler {
     public Mono<ServerResponse> putActionResult(ServerRequest request) {
         return withHash(request, hash -> {
             OptionalLong length = request.headers().contentLength();
-            if (length.isPresent() && length.getAsLong() > MAX_ACTION_RESULT_BYTES) {
+            if (length.isPresent() && length.getAsLong() > maxActionResultBytes) {
                 return tooLarge(length.getAsLong());
             }
-            return DataBufferUtils.join(request.body(BodyExtractors.toDataBuffers()), MAX_ACTION_RESULT_BYTES)
+            return DataBufferUtils.join(request.body(BodyExtractors.toDataBuffers()), maxActionResultBytes)
                     .map(HttpCacheHandler::drain)
                     .defaultIfEmpty(new byte[0])
                     .flatMap(bytes -> storeActionResult(hash, bytes))
@@ -186,9 +186,10 @@ public final class HttpCacheHandler {
         return problem(HttpStatus.NOT_FOUND, "not-found", "Not found", area + "/" + hash + " is not stored");
     }
 
-    private static Mono<ServerResponse> tooLarge(long length) {
+    private Mono<ServerResponse> tooLarge(long length) {
         return problem(HttpStatus.CONTENT_TOO_LARGE, "body-too-large", "Request body too large",
-                "an Action Cache value may be at most " + MAX_ACTION_RESULT_BYTES + " bytes"
+                "an Action Cache value may be at most " + maxActionResultBytes
+                        + " bytes (vouch.limits.max-action-result-bytes)"
                         + (length >= 0 ? ", this one has " + length : ""));
     }
 
