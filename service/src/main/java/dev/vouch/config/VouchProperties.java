@@ -341,6 +341,9 @@ public record VouchProperties(
      *     queue the rest (advertised as MAX_CONCURRENT_STREAMS)
      * @param maxConnections connections the gRPC port holds at once; past it a new connection is closed
      *     as soon as it is accepted, so that file descriptors stay for the HTTP port and the store
+     * @param handshakeTimeout how long a new connection may take to send its HTTP/2 preface (and finish
+     *     TLS); a socket that connects and says nothing is closed after it, since the idle and keepalive
+     *     limits only start once the connection is established (grpc-java's own default is 120s)
      */
     public record Grpc(
             @Min(0) @Max(65535) @DefaultValue("9092") int port,
@@ -353,12 +356,14 @@ public record VouchProperties(
             @NotNull @DefaultValue("20s") Duration keepAliveTimeout,
             @NotNull @DefaultValue("30s") Duration permitKeepAliveTime,
             @Min(1) @DefaultValue("200") int maxConcurrentCallsPerConnection,
-            @Min(1) @DefaultValue("4096") int maxConnections) {
+            @Min(1) @DefaultValue("4096") int maxConnections,
+            @NotNull @DefaultValue("20s") Duration handshakeTimeout) {
 
         @ConstructorBinding
         public Grpc {
             Grpc defaults = maxConnectionIdle == null || maxConnectionAge == null || maxConnectionAgeGrace == null
                     || keepAliveTime == null || keepAliveTimeout == null || permitKeepAliveTime == null
+                    || handshakeTimeout == null
                     ? defaultsOf(Grpc.class) : null;
             maxConnectionIdle = maxConnectionIdle == null ? defaults.maxConnectionIdle() : maxConnectionIdle;
             maxConnectionAge = maxConnectionAge == null ? defaults.maxConnectionAge() : maxConnectionAge;
@@ -366,11 +371,12 @@ public record VouchProperties(
             keepAliveTime = keepAliveTime == null ? defaults.keepAliveTime() : keepAliveTime;
             keepAliveTimeout = keepAliveTimeout == null ? defaults.keepAliveTimeout() : keepAliveTimeout;
             permitKeepAliveTime = permitKeepAliveTime == null ? defaults.permitKeepAliveTime() : permitKeepAliveTime;
+            handshakeTimeout = handshakeTimeout == null ? defaults.handshakeTimeout() : handshakeTimeout;
         }
 
         /** The port, message size and grace given; connection settings at their defaults. */
         public Grpc(int port, int maxInboundMessageBytes, int shutdownGraceSeconds) {
-            this(port, maxInboundMessageBytes, shutdownGraceSeconds, null, null, null, null, null, null, 200, 4096);
+            this(port, maxInboundMessageBytes, shutdownGraceSeconds, null, null, null, null, null, null, 200, 4096, null);
         }
     }
 

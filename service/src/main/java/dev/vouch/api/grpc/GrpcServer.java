@@ -66,6 +66,7 @@ public class GrpcServer implements SmartLifecycle {
                 .keepAliveTimeout(config.keepAliveTimeout().toNanos(), TimeUnit.NANOSECONDS)
                 .permitKeepAliveTime(config.permitKeepAliveTime().toNanos(), TimeUnit.NANOSECONDS)
                 .maxConcurrentCallsPerConnection(config.maxConcurrentCallsPerConnection())
+                .handshakeTimeout(config.handshakeTimeout().toNanos(), TimeUnit.NANOSECONDS)
                 .intercept(new CancelledUnaryCalls());
         if (callExecutor != null) {
             builder.executor(callExecutor);

@@ -140,6 +140,43 @@ class GrpcConnectionLimitsTest {
     }
 
     /**
+     * A socket that connects and never sends the HTTP/2 preface holds a descriptor that no idle or
+     * keepalive limit sees (those start with the connection): the handshake timeout closes it, while a
+     * real client on another connection is served.
+     */
+    @Test
+    void silentSocketIsClosedAfterTheHandshakeTimeout() throws IOException {
+        start(Map.of("vouch.grpc.handshake-timeout", "300ms"), request -> Flux.just(miss(0)));
+        Socket silent = connect();
+
+        assertThat(ValidationServiceGrpc.newBlockingStub(channel()).withDeadlineAfter(10, TimeUnit.SECONDS)
+                .validate(request()).getResultsCount()).isEqualTo(1);
+        assertThat(endsWithin(silent, Duration.ofSeconds(5)))
+                .as("a socket silent past vouch.grpc.handshake-timeout (300ms) is closed by the server")
+                .isTrue();
+    }
+
+    /** True when the server ends the connection within {@code wait}, whatever it sent first (its SETTINGS). */
+    private static boolean endsWithin(Socket socket, Duration wait) throws IOException {
+        long end = System.nanoTime() + wait.toNanos();
+        InputStream in = socket.getInputStream();
+        byte[] buffer = new byte[1024];
+        try {
+            while (System.nanoTime() < end) {
+                socket.setSoTimeout(Math.max(1, (int) ((end - System.nanoTime()) / 1_000_000)));
+                if (in.read(buffer) < 0) {
+                    return true;
+                }
+            }
+            return false;
+        } catch (SocketTimeoutException e) {
+            return false;
+        } catch (IOException e) {
+            return true;
+        }
+    }
+
+    /**
      * Deadlines of a few milliseconds against a validator that takes about as long: every call ends
      * with its response or DEADLINE_EXCEEDED / CANCELLED, and grpc-java never logs a unary call
      * closed without its response.
