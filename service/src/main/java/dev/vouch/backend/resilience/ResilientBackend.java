@@ -7,6 +7,7 @@ import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.Deadline;
+import dev.vouch.backend.NanoClock;
 import dev.vouch.backend.Scope;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
@@ -76,7 +77,8 @@ public final class ResilientBackend implements CacheBackend, AutoCloseable {
         this.timeout = settings.timeLimiter().timeoutFor(callTimeout);
         String name = delegate.name();
         try {
-            this.circuitBreaker = registries.circuitBreakers().circuitBreaker(name, circuitBreakerConfig(settings.circuitBreaker()));
+            this.circuitBreaker = registries.circuitBreakers().circuitBreaker(name,
+                    circuitBreakerConfig(settings.circuitBreaker(), NanoClock.system()));
             this.retry = registries.retries().retry(name, retryConfig(settings.retry()));
             this.bulkhead = registries.bulkheads().bulkhead(name, BulkheadConfig.custom()
                     .maxConcurrentCalls(settings.bulkhead().maxConcurrentCalls())
@@ -92,7 +94,7 @@ public final class ResilientBackend implements CacheBackend, AutoCloseable {
         }
     }
 
-    private static CircuitBreakerConfig circuitBreakerConfig(VouchProperties.CircuitBreakerSettings s) {
+    private static CircuitBreakerConfig circuitBreakerConfig(VouchProperties.CircuitBreakerSettings s, NanoClock clock) {
         return CircuitBreakerConfig.custom()
                 .slidingWindowType(CircuitBreakerConfig.SlidingWindowType.COUNT_BASED)
                 .slidingWindowSize(s.slidingWindowSize())
@@ -106,8 +108,8 @@ public final class ResilientBackend implements CacheBackend, AutoCloseable {
                 .recordException(e -> e instanceof BackendException || e instanceof TimeoutException)
                 // our own overload says nothing about the backend's health
                 .ignoreExceptions(BulkheadFullException.class)
-                .clock(SchedulerClock.INSTANCE)
-                .currentTimestampFunction(clock -> SchedulerClock.nanos(), TimeUnit.NANOSECONDS)
+                .clock(new MonotonicClock(clock))
+                .currentTimestampFunction(c -> clock.nanoTime(), TimeUnit.NANOSECONDS)
                 .writableStackTraceEnabled(false)
                 .build();
     }
