@@ -6,6 +6,7 @@ import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.CallGuard;
 import dev.vouch.backend.CorruptBlobException;
 import dev.vouch.backend.Deadline;
 import dev.vouch.backend.Scope;
@@ -33,7 +34,8 @@ import reactor.core.publisher.Mono;
  * A cache that speaks the Bazel HTTP cache protocol (bazel-remote, nginx WebDAV, object-store
  * gateways): {@code GET <url>/ac/<hash>}, {@code HEAD}/{@code GET <url>/cas/<hash>}. The protocol
  * has no instance names, no capabilities call and no batch existence check: one {@code HEAD} per
- * digest, bounded in concurrency.
+ * digest, bounded in concurrency. Each request (each {@code HEAD}, each {@code GET}) goes through
+ * the backend's {@link CallGuard} on its own.
  *
  * <p>Only 404 means absent. Any other status, a timeout or a connection failure is a
  * {@link BackendException}: a cache we cannot reach has not told us that a blob is gone.
@@ -49,21 +51,24 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
     private final Duration callTimeout;
     private final int maxConcurrentCalls;
     private final int maxActionResultBytes;
+    private final CallGuard guard;
     private final AutoCloseable resources;
 
     /**
      * @param baseUrl the cache's base URL, without a trailing slash; entries are at {@code <baseUrl>/ac/<hash>}
      * @param client a client with the backend's headers, credentials and response timeout
-     * @param resources closed with this backend (the client's connection pool)
+     * @param guard put around every request this backend makes
+     * @param resources closed with this backend (the client's connection pool, the guard)
      */
     BazelHttpBackend(String name, String baseUrl, WebClient client, Duration callTimeout, int maxConcurrentCalls,
-            int maxActionResultBytes, AutoCloseable resources) {
+            int maxActionResultBytes, CallGuard guard, AutoCloseable resources) {
         this.maxActionResultBytes = maxActionResultBytes;
         this.name = name;
         this.baseUrl = baseUrl;
         this.client = client;
         this.callTimeout = callTimeout;
         this.maxConcurrentCalls = maxConcurrentCalls;
+        this.guard = guard;
         this.resources = resources;
     }
 
@@ -82,7 +87,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
         String path = "ac/" + action.hash();
         return Mono.defer(() -> {
             requireSha256(scope);
-            return client.get().uri(uri(path)).exchangeToMono(response -> {
+            return guard.unary("GET " + path, () -> client.get().uri(uri(path)).exchangeToMono(response -> {
                 if (response.statusCode().value() == 404) {
                     return response.releaseBody().then(Mono.<ActionResult>empty());
                 }
@@ -93,8 +98,8 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
                         .map(BazelHttpBackend::drain)
                         .defaultIfEmpty(new byte[0])
                         .map(bytes -> parse(action, bytes));
-            });
-        }).transform(call -> withinTimeout(call, "GET " + path));
+            }).transform(call -> withinTimeout(call, "GET " + path)));
+        });
     }
 
     @Override
@@ -112,7 +117,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
 
     private Mono<Boolean> isMissing(Digest digest) {
         String path = "cas/" + digest.hash();
-        return client.head().uri(uri(path)).exchangeToMono(response -> {
+        return guard.unary("HEAD " + path, () -> client.head().uri(uri(path)).exchangeToMono(response -> {
             int status = response.statusCode().value();
             if (status == 404) {
                 return response.releaseBody().thenReturn(true);
@@ -123,11 +128,15 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
             // a blob of another size under this hash (truncated, or a different blob) is not this digest's blob
             long length = response.headers().contentLength().orElse(digest.sizeBytes());
             return response.releaseBody().thenReturn(length != digest.sizeBytes());
-        }).transform(call -> withinTimeout(call, "HEAD " + path));
+        }).transform(call -> withinTimeout(call, "HEAD " + path)));
     }
 
     @Override
     public Flux<ByteBuffer> readBlob(Scope scope, Digest digest) {
+        return guard.stream("GET cas/" + digest.hash(), () -> get(scope, digest));
+    }
+
+    private Flux<ByteBuffer> get(Scope scope, Digest digest) {
         String path = "cas/" + digest.hash();
         return Flux.defer(() -> {
             requireSha256(scope);

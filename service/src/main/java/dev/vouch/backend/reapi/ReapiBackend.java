@@ -22,6 +22,7 @@ import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.CallGuard;
 import dev.vouch.backend.CorruptBlobException;
 import dev.vouch.backend.Deadline;
 import dev.vouch.backend.Scope;
@@ -56,7 +57,8 @@ import reactor.util.context.ContextView;
  * that fit a batch are read with BatchReadBlobs, larger ones streamed with ByteStream.Read.
  * Every call carries a fresh deadline of {@code call-timeout}, shortened to the request's
  * {@link Deadline} when one is in the subscriber context. NOT_FOUND is absence; every other
- * status is a {@link BackendException}.
+ * status is a {@link BackendException}. Each gRPC call (each FindMissingBlobs part, BatchReadBlobs,
+ * ByteStream.Read stream, GetTree page, GetCapabilities) goes through the backend's {@link CallGuard}.
  */
 public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ReapiBackend.class);
@@ -81,6 +83,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private final int maxActionResultBytes;
     private final ManagedChannel channel;
     private final CallFailures failures;
+    private final CallGuard guard;
     private final ReactorActionCacheGrpc.ReactorActionCacheStub actionCache;
     private final ReactorContentAddressableStorageGrpc.ReactorContentAddressableStorageStub cas;
     private final ReactorCapabilitiesGrpc.ReactorCapabilitiesStub capabilitiesStub;
@@ -88,8 +91,14 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     /** Server capabilities per instance name; dropped when the connection fails, fetched again after. */
     private final Map<String, Mono<ServerCapabilities>> capabilities = new ConcurrentHashMap<>();
 
+    /** A backend whose calls go out unguarded (tests). */
     public ReapiBackend(VouchProperties.Backend config) {
-        this(config, DEFAULT_TREE_PAGE_SIZE);
+        this(config, CallGuard.NONE);
+    }
+
+    /** @param guard put around every call this backend makes; closed with it */
+    public ReapiBackend(VouchProperties.Backend config, CallGuard guard) {
+        this(config, guard, DEFAULT_TREE_PAGE_SIZE, VouchProperties.Limits.defaults().maxActionResultBytes());
     }
 
     /** @param treePageSize the {@code page_size} of GetTree calls */
@@ -97,8 +106,12 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         this(config, treePageSize, VouchProperties.Limits.defaults().maxActionResultBytes());
     }
 
-    /** @param maxActionResultBytes vouch.limits.max-action-result-bytes: a larger AC answer is refused unparsed */
     ReapiBackend(VouchProperties.Backend config, int treePageSize, int maxActionResultBytes) {
+        this(config, CallGuard.NONE, treePageSize, maxActionResultBytes);
+    }
+
+    /** @param maxActionResultBytes vouch.limits.max-action-result-bytes: a larger AC answer is refused unparsed */
+    ReapiBackend(VouchProperties.Backend config, CallGuard guard, int treePageSize, int maxActionResultBytes) {
         this.maxActionResultBytes = maxActionResultBytes;
         this.name = config.name();
         this.target = config.target().toString();
@@ -107,6 +120,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         this.maxConcurrentCalls = config.maxConcurrentCalls();
         this.treePageSize = treePageSize;
         this.failures = new CallFailures(name, target);
+        this.guard = guard;
         this.channel = ReapiChannels.open(config);
         this.actionCache = ReactorActionCacheGrpc.newReactorStub(channel);
         this.cas = ReactorContentAddressableStorageGrpc.newReactorStub(channel);
@@ -137,15 +151,16 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                 .setActionDigest(action.toProto())
                 .setDigestFunction(scope.digestFunction().toProto())
                 .build();
-        return Mono.deferContextual(context -> withDeadline(actionCache, context)
+        String operation = "GetActionResult " + action;
+        return guard.unary(operation, () -> Mono.deferContextual(context -> withDeadline(actionCache, context)
                         // refused by its length prefix, before it is buffered or parsed
                         .withMaxInboundMessageSize(maxActionResultBytes)
                         .getActionResult(request))
                 .onErrorResume(CallFailures::isNotFound, e -> Mono.empty())
                 .onErrorMap(e -> isOverSizeLimit(e)
-                        ? new BackendException(name, "backend " + name + ": GetActionResult " + action + " answered more than "
+                        ? new BackendException(name, "backend " + name + ": " + operation + " answered more than "
                                 + maxActionResultBytes + " bytes (vouch.limits.max-action-result-bytes)", e, false)
-                        : failures.of("GetActionResult " + action, e));
+                        : failures.of(operation, e)));
     }
 
     @Override
@@ -162,11 +177,16 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         return serverCapabilities(base.getInstanceName())
                 .flatMapIterable(caps -> RequestSizes.findMissing(base, asked,
                         caps.getCacheCapabilities().getMaxBatchTotalSizeBytes()))
-                .flatMap(request -> Mono.deferContextual(context -> withDeadline(cas, context).findMissingBlobs(request))
-                        .onErrorMap(e -> failures.of("FindMissingBlobs of " + request.getBlobDigestsCount() + " digests", e)),
-                        maxConcurrentCalls)
+                .flatMap(request -> findMissingPart(request), maxConcurrentCalls)
                 .collect(LinkedHashSet<Digest>::new, (missing, response) -> addMissing(missing, response))
                 .map(DigestSet::of);
+    }
+
+    private Mono<FindMissingBlobsResponse> findMissingPart(FindMissingBlobsRequest request) {
+        String operation = "FindMissingBlobs of " + request.getBlobDigestsCount() + " digests";
+        return guard.unary(operation, () -> Mono.deferContextual(context -> withDeadline(cas, context)
+                        .findMissingBlobs(request))
+                .onErrorMap(e -> failures.of(operation, e)));
     }
 
     private void addMissing(Set<Digest> missing, FindMissingBlobsResponse response) {
@@ -195,8 +215,8 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
             long advertised = caps.getCacheCapabilities().getMaxBatchTotalSizeBytes();
             long limit = advertised > 0 ? Math.min(advertised, BATCH_LIMIT_CEILING) : UNSTATED_BATCH_LIMIT;
             return RequestSizes.batchReadFits(batch, digest, limit)
-                    ? batchRead(batch, digest)
-                    : streamRead(instance, digest);
+                    ? guard.stream("BatchReadBlobs " + digest, () -> batchRead(batch, digest))
+                    : guard.stream("ByteStream.Read " + digest, () -> streamRead(instance, digest));
         });
     }
 
@@ -295,12 +315,12 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private Flux<Directory> treeFrom(GetTreeRequest request, Digest root) {
         return Flux.deferContextual(context -> {
             AtomicReference<String> next = new AtomicReference<>("");
-            Flux<Directory> page = withDeadline(cas, context).getTree(request)
+            Flux<Directory> page = guard.stream("GetTree " + root, () -> withDeadline(cas, context).getTree(request)
                     .doOnNext(response -> next.set(response.getNextPageToken()))
                     .concatMapIterable(GetTreeResponse::getDirectoriesList)
                     .onErrorMap(e -> CallFailures.isNotFound(e)
                             ? new BlobNotFoundException(root)
-                            : failures.of("GetTree " + root, e));
+                            : failures.of("GetTree " + root, e)));
             return page.concatWith(Flux.defer(() -> {
                 String token = next.get();
                 if (token.isEmpty()) {
@@ -318,6 +338,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
 
     @Override
     public void close() {
+        guard.close();
         channel.shutdown();
         try {
             if (!channel.awaitTermination(5, TimeUnit.SECONDS)) {
@@ -349,11 +370,12 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     }
 
     private Mono<ServerCapabilities> serverCapabilities(String instance) {
-        return capabilities.computeIfAbsent(instance, i -> Mono.defer(() -> withDeadline(capabilitiesStub, SHARED)
-                        .getCapabilities(GetCapabilitiesRequest.newBuilder().setInstanceName(i).build()))
+        return capabilities.computeIfAbsent(instance, i -> guard.unary("GetCapabilities",
+                        () -> Mono.defer(() -> withDeadline(capabilitiesStub, SHARED)
+                                        .getCapabilities(GetCapabilitiesRequest.newBuilder().setInstanceName(i).build()))
+                                .onErrorMap(e -> failures.of("GetCapabilities", e)))
                 .doOnNext(caps -> log.debug("backend {} instance {}: {}", name, LogSafe.quote(i),
                         TextFormat.shortDebugString(caps.getCacheCapabilities())))
-                .onErrorMap(e -> failures.of("GetCapabilities", e))
                 // failures are not cached: the next call asks again
                 .cache(caps -> FOREVER, e -> Duration.ZERO, () -> Duration.ZERO));
     }

@@ -9,7 +9,7 @@ import build.bazel.remote.execution.v2.OutputFile;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.Scope;
 import dev.vouch.backend.resilience.ResilienceRegistries;
-import dev.vouch.backend.resilience.ResilientBackend;
+import dev.vouch.backend.resilience.ResilientCallGuard;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import dev.vouch.validation.ActionVerdict;
@@ -31,7 +31,7 @@ import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-/** The resilience layer around a real {@link ReapiBackend}, against a REAPI server on loopback. */
+/** The resilience guard around each call of a real {@link ReapiBackend}, against a REAPI server on loopback. */
 class ReapiResilienceTest {
     private static final VouchProperties.Limits LIMITS =
             VouchProperties.Limits.defaults();
@@ -46,6 +46,7 @@ class ReapiResilienceTest {
     }
 
     private final List<AutoCloseable> open = new ArrayList<>();
+    private ResilientCallGuard guard;
 
     @AfterEach
     void closeAll() throws Exception {
@@ -60,9 +61,10 @@ class ReapiResilienceTest {
         return server;
     }
 
-    private ResilientBackend resilient(String target, int window) {
-        ResilientBackend backend = new ResilientBackend(new ReapiBackend(config(target)), resilience(window),
-                Duration.ofSeconds(10), ResilienceRegistries.create());
+    /** A backend whose every call goes through {@link #guard}, with a window of {@code window} calls. */
+    private ReapiBackend resilient(String target, int window) {
+        guard = new ResilientCallGuard("remote", resilience(window), Duration.ofSeconds(10), ResilienceRegistries.create());
+        ReapiBackend backend = new ReapiBackend(config(target), guard);
         open.add(0, backend);
         return backend;
     }
@@ -88,7 +90,7 @@ class ReapiResilienceTest {
         server.store.evictBlob(b);
         server.failNext("GetActionResult", Status.UNAVAILABLE.withDescription("restarting"), 2);
         server.failNext("FindMissingBlobs", Status.RESOURCE_EXHAUSTED, 1);
-        ResilientBackend backend = resilient(server.target(), 20);
+        ReapiBackend backend = resilient(server.target(), 20);
 
         ActionVerdict verdict = validate(backend, action);
 
@@ -102,7 +104,7 @@ class ReapiResilienceTest {
     void invalidArgumentFromTheServerIsNotRetried() {
         ReapiTestServer server = server();
         server.fail("GetActionResult", Status.INVALID_ARGUMENT.withDescription("no such digest function"));
-        ResilientBackend backend = resilient(server.target(), 20);
+        ReapiBackend backend = resilient(server.target(), 20);
 
         ActionVerdict verdict = validate(backend, server.putAction("compile", ActionResult.getDefaultInstance()));
 
@@ -114,7 +116,7 @@ class ReapiResilienceTest {
     @Test
     void actionCacheMissIsNeitherRetriedNorAFailure() {
         ReapiTestServer server = server();
-        ResilientBackend backend = resilient(server.target(), 20);
+        ReapiBackend backend = resilient(server.target(), 20);
         Digest neverBuilt = server.put("unrelated".getBytes(StandardCharsets.UTF_8));
 
         for (int i = 0; i < 5; i++) {
@@ -122,13 +124,13 @@ class ReapiResilienceTest {
         }
 
         assertThat(server.calls("GetActionResult")).isEqualTo(5);
-        assertThat(backend.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.CLOSED);
-        assertThat(backend.circuitBreaker().getMetrics().getNumberOfFailedCalls()).isZero();
+        assertThat(guard.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.CLOSED);
+        assertThat(guard.circuitBreaker().getMetrics().getNumberOfFailedCalls()).isZero();
     }
 
     @Test
     void serverThatIsDownOpensTheCircuit() throws IOException {
-        ResilientBackend backend = resilient("grpc://127.0.0.1:" + ReapiTestServer.closedPort(), 4);
+        ReapiBackend backend = resilient("grpc://127.0.0.1:" + ReapiTestServer.closedPort(), 4);
         Digest action = new Digest("0".repeat(64), 1);
 
         // each validation's capabilities call is refused 3 times; the window judges after 4 calls
@@ -137,7 +139,7 @@ class ReapiResilienceTest {
 
         assertThat(first.verdict()).isEqualTo(Verdict.UNKNOWN);
         assertThat(first.reason()).contains("UNAVAILABLE");
-        assertThat(backend.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.OPEN);
+        assertThat(guard.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.OPEN);
         assertThat(second.verdict()).isEqualTo(Verdict.UNKNOWN);
         ActionVerdict third = validate(backend, action);
         assertThat(third.verdict()).isEqualTo(Verdict.UNKNOWN);

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.Scope;
 import dev.vouch.backend.WallClockJump;
+import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import java.time.Duration;
@@ -22,13 +23,14 @@ class CircuitBreakerClockTest {
         ScriptedBackend fake = new ScriptedBackend("remote");
         Digest action = fake.absentBlob("a");
         try (WallClockJump wallClock = WallClockJump.install()) {
-            ResilientBackend backend = new ResilientBackend(fake, ResilientBackendTest.resilience(2, 1, 64),
+            ResilientCallGuard guard = new ResilientCallGuard("remote", ResilientCallGuardTest.resilience(2, 1, 64),
                     Duration.ofSeconds(30), ResilienceRegistries.create());
+            ScriptedBackend backend = fake.guardedBy(guard);
             fake.failAlways(GET_ACTION_RESULT, new BackendException("remote", "backend remote: INTERNAL: disk on fire"));
             for (int i = 0; i < 2; i++) {
                 StepVerifier.create(backend.getActionResult(SCOPE, action)).expectError(BackendException.class).verify(TIMEOUT);
             }
-            assertThat(backend.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.OPEN);
+            assertThat(guard.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.OPEN);
             fake.recover();
 
             // the wait is 10 s; an hour of wall clock is not an hour of waiting
@@ -38,7 +40,7 @@ class CircuitBreakerClockTest {
                     .expectErrorSatisfies(e -> assertThat(e).hasMessageContaining("circuit open"))
                     .verify(TIMEOUT);
             assertThat(fake.calls(GET_ACTION_RESULT)).isEqualTo(2);
-            assertThat(backend.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.OPEN);
+            assertThat(guard.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.OPEN);
         }
     }
 }
