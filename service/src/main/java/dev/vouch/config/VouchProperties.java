@@ -238,8 +238,11 @@ public record VouchProperties(
     /**
      * A count-based sliding window over the last calls: the circuit opens when enough of them failed
      * (a {@code BackendException} or a time-out; absence and malformed data are answers, not failures)
-     * or were slow. While open, calls fail at once with "circuit open" and the backend is not
-     * called; after the wait, a few probe calls decide between closing and opening again. Waits and
+     * or were slow. A call cut off unanswered from the caller's side (the request's deadline passed)
+     * after it had used at least half of the time it was allowed counts as a failed call, a time-out,
+     * so a backend that accepts calls and never answers opens the circuit; cut sooner, it is not
+     * counted. While open, calls fail at once with "circuit open" and the backend is not called;
+     * after the wait, a few probe calls decide between closing and opening again. Waits and
      * durations are measured on a monotonic clock, not the wall clock.
      *
      * @param failureRateThreshold percentage of failed calls in the window that opens the circuit

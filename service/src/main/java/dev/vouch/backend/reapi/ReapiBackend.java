@@ -48,7 +48,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
-import reactor.util.context.Context;
 import reactor.util.context.ContextView;
 
 /**
@@ -71,8 +70,6 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private static final int ANSWER_ALLOWANCE = 4096;
     // ByteStream chunks requested ahead of the reader: reactor-grpc's default of 512 could queue that many
     private static final int READ_PREFETCH = 4;
-    // capabilities are cached for every request, so no one request's deadline may cut them short
-    private static final ContextView SHARED = Context.empty();
 
     private final String name;
     private final String target;
@@ -369,14 +366,19 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         return a.compareTo(b) <= 0 ? a : b;
     }
 
+    /**
+     * The capabilities of {@code instance}, asked once and shared by every request. The call is made
+     * within the deadline of the request that asks first (those asking meanwhile share its answer):
+     * detached from every request, a hung server would hold it for the whole call timeout while
+     * each request gave up unseen by the circuit breaker. Failures are not kept: the next call asks again.
+     */
     private Mono<ServerCapabilities> serverCapabilities(String instance) {
         return capabilities.computeIfAbsent(instance, i -> guard.unary("GetCapabilities",
-                        () -> Mono.defer(() -> withDeadline(capabilitiesStub, SHARED)
+                        () -> Mono.deferContextual(context -> withDeadline(capabilitiesStub, context)
                                         .getCapabilities(GetCapabilitiesRequest.newBuilder().setInstanceName(i).build()))
                                 .onErrorMap(e -> failures.of("GetCapabilities", e)))
                 .doOnNext(caps -> log.debug("backend {} instance {}: {}", name, LogSafe.quote(i),
                         TextFormat.shortDebugString(caps.getCacheCapabilities())))
-                // failures are not cached: the next call asks again
                 .cache(caps -> FOREVER, e -> Duration.ZERO, () -> Duration.ZERO));
     }
 

@@ -48,6 +48,12 @@ import reactor.core.publisher.Flux;
  *   <li>Failures are {@link BackendException}s and time-outs; they count against the circuit.
  *       Absence (an empty answer, {@code BlobNotFoundException}) and malformed data are answers
  *       about the data, so they count as successes and are never retried.</li>
+ *   <li>A call cut off from downstream (the request's deadline passed, or the engine ended the
+ *       lookup phase for lack of time) after it had used at least half of the time it was allowed
+ *       (the smaller of the time limit and what was left of the request's deadline when it started)
+ *       counts as a failed call, a time-out: it did not answer in time, and a backend that accepts
+ *       calls and never answers must open the circuit. A call cancelled sooner is not counted: its
+ *       caller stopped listening for reasons of its own (a sibling call failed, the client left).</li>
  *   <li>Only {@link BackendException#retryable()} failures are retried, with exponential backoff and
  *       jitter, and never past the request's {@link Deadline}: a retry whose longest possible wait
  *       would reach the deadline is not made, and the last failure is the answer.</li>
@@ -148,12 +154,18 @@ public final class ResilientCallGuard implements CallGuard {
         return Flux.deferContextual(context -> {
             Attempts attempts = new Attempts(operation, Deadline.from(context));
             return Flux.defer(() -> {
-                        attempts.started();
-                        return call.get();
+                        Attempt attempt = attempts.next();
+                        return Flux.defer(() -> {
+                                    attempt.started();
+                                    return call.get();
+                                })
+                                .transformDeferred(BulkheadOperator.of(bulkhead))
+                                .transformDeferred(TimeLimiterOperator.of(timeLimiter))
+                                .doOnTerminate(attempt::ended)
+                                // here only cancels from downstream arrive: the time limiter's own ends in an error
+                                .doOnCancel(attempt::cancelled)
+                                .transformDeferred(CircuitBreakerOperator.of(circuitBreaker));
                     })
-                    .transformDeferred(BulkheadOperator.of(bulkhead))
-                    .transformDeferred(TimeLimiterOperator.of(timeLimiter))
-                    .transformDeferred(CircuitBreakerOperator.of(circuitBreaker))
                     .doOnNext(element -> attempts.emitted())
                     // inside the retry, so that what it decides on is the explained failure
                     .onErrorMap(attempts::explain)
@@ -178,8 +190,8 @@ public final class ResilientCallGuard implements CallGuard {
             this.deadline = deadline;
         }
 
-        void started() {
-            started.incrementAndGet();
+        Attempt next() {
+            return new Attempt(this);
         }
 
         void emitted() {
@@ -216,6 +228,48 @@ public final class ResilientCallGuard implements CallGuard {
                 }
             }
             return b;
+        }
+    }
+
+    /** One attempt of a logical call: when it went out, and how long it was allowed. */
+    private final class Attempt {
+        private final Attempts call;
+        private long startedAt;
+        private long allowedNanos;
+        private volatile boolean running;
+
+        Attempt(Attempts call) {
+            this.call = call;
+        }
+
+        void started() {
+            call.started.incrementAndGet();
+            startedAt = clock.nanoTime();
+            Duration allowed = call.deadline.map(Deadline::remaining)
+                    .filter(left -> left.compareTo(timeout) < 0)
+                    .orElse(timeout);
+            allowedNanos = allowed.toNanos();
+            running = true;
+        }
+
+        void ended() {
+            running = false;
+        }
+
+        /**
+         * Cut off from downstream. Counted as a time-out when it had used at least half of its time
+         * and answered nothing yet (once a stream has emitted, resilience4j records it as a success
+         * with its duration, so a slow one still counts as slow).
+         */
+        void cancelled() {
+            if (!running || call.emitted.get()) {
+                return;
+            }
+            long elapsed = clock.nanoTime() - startedAt;
+            if (elapsed * 2 >= allowedNanos) {
+                circuitBreaker.onError(elapsed, TimeUnit.NANOSECONDS, new TimeoutException(call.operation
+                        + " cut off unanswered after " + format(Duration.ofNanos(elapsed))));
+            }
         }
     }
 

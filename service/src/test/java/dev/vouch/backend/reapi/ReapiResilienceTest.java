@@ -3,10 +3,12 @@ package dev.vouch.backend.reapi;
 import static dev.vouch.backend.reapi.ReapiTestServer.TIMEOUT;
 import static dev.vouch.backend.reapi.ReapiTestServer.config;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import build.bazel.remote.execution.v2.ActionResult;
 import build.bazel.remote.execution.v2.OutputFile;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.Deadline;
 import dev.vouch.backend.Scope;
 import dev.vouch.backend.resilience.ResilienceRegistries;
 import dev.vouch.backend.resilience.ResilientCallGuard;
@@ -30,6 +32,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import reactor.core.publisher.Mono;
 
 /** The resilience guard around each call of a real {@link ReapiBackend}, against a REAPI server on loopback. */
 class ReapiResilienceTest {
@@ -61,19 +64,38 @@ class ReapiResilienceTest {
         return server;
     }
 
-    /** A backend whose every call goes through {@link #guard}, with a window of {@code window} calls. */
     private ReapiBackend resilient(String target, int window) {
-        guard = new ResilientCallGuard("remote", resilience(window), Duration.ofSeconds(10), ResilienceRegistries.create());
+        return resilient(target, resilience(window));
+    }
+
+    /** A backend whose every call goes through {@link #guard}, built from {@code settings}. */
+    private ReapiBackend resilient(String target, VouchProperties.Resilience settings) {
+        guard = new ResilientCallGuard("remote", settings, Duration.ofSeconds(10), ResilienceRegistries.create());
         ReapiBackend backend = new ReapiBackend(config(target), guard);
         open.add(0, backend);
         return backend;
     }
 
     private static ActionVerdict validate(CacheBackend backend, Digest action) {
+        return validation(backend, action).block(TIMEOUT);
+    }
+
+    /** A validation of one action within a request deadline of {@code deadline}. */
+    private static ActionVerdict validate(CacheBackend backend, Digest action, Duration deadline) {
+        return validation(backend, action).contextWrite(context -> Deadline.in(deadline).addTo(context)).block(TIMEOUT);
+    }
+
+    private static Mono<ActionVerdict> validation(CacheBackend backend, Digest action) {
         CompletenessValidator validator = new CompletenessValidator(instance -> backend, LIMITS,
                 new ValidationMetrics(new SimpleMeterRegistry()));
         return validator.validate(new ValidationRequest(Scope.of(""), Mode.EXISTENCE, List.of(action), false))
-                .single().block(TIMEOUT);
+                .single();
+    }
+
+    /** One stored action with one output file, on {@code server}. */
+    private static Digest storeCompileAction(ReapiTestServer server) {
+        Digest object = server.put("a.o".getBytes(StandardCharsets.UTF_8));
+        return server.putAction("compile", ActionResult.newBuilder().addOutputFiles(file("out/a.o", object)).build());
     }
 
     private static OutputFile file(String path, Digest digest) {
@@ -144,5 +166,57 @@ class ReapiResilienceTest {
         ActionVerdict third = validate(backend, action);
         assertThat(third.verdict()).isEqualTo(Verdict.UNKNOWN);
         assertThat(third.reason()).contains("circuit open");
+    }
+
+    @Test
+    void serverThatHangsOpensTheCircuitThroughCallsCutByTheDeadline() {
+        ReapiTestServer server = server();
+        Digest action = storeCompileAction(server);
+        ReapiBackend backend = resilient(server.target(), 4);
+        assertThat(validate(backend, action).verdict()).isEqualTo(Verdict.HIT);
+        // connected, capabilities known: now every call is accepted and never answered
+        server.hangAll();
+
+        // each request gives up after 300 ms; the lookups it cut (at 3/4 of that) must count
+        for (int i = 0; i < 4; i++) {
+            ActionVerdict verdict = validate(backend, action, Duration.ofMillis(300));
+            assertThat(verdict.verdict()).as(verdict.toString()).isEqualTo(Verdict.UNKNOWN);
+        }
+
+        assertCircuitOpens("after 4 requests cut by their deadline");
+        long start = System.nanoTime();
+        ActionVerdict refused = validate(backend, action, Duration.ofSeconds(10));
+        assertThat(refused.verdict()).isEqualTo(Verdict.UNKNOWN);
+        assertThat(refused.reason()).contains("circuit open");
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(2));
+    }
+
+    @Test
+    void serverThatHangsFromTheStartOpensTheCircuit() {
+        ReapiTestServer server = server();
+        Digest action = storeCompileAction(server);
+        server.hangAll();
+        ReapiBackend backend = resilient(server.target(), 4);
+
+        // nothing is known yet: each request's capabilities call runs within its 300 ms and fails;
+        // a request that comes while one is in flight shares its answer
+        List<ActionVerdict> cut = new ArrayList<>();
+        for (int i = 0; i < 8 && guard.circuitBreaker().getState() != CircuitBreaker.State.OPEN; i++) {
+            cut.add(validate(backend, action, Duration.ofMillis(300)));
+        }
+
+        assertThat(cut).extracting(ActionVerdict::verdict).containsOnly(Verdict.UNKNOWN);
+        assertCircuitOpens("after " + cut.size() + " requests cut by their deadline");
+        long start = System.nanoTime();
+        ActionVerdict refused = validate(backend, action, Duration.ofSeconds(10));
+        assertThat(refused.reason()).contains("circuit open");
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(2));
+    }
+
+    /** The circuit is open, or about to be: resilience4j refuses calls a moment before it reports OPEN. */
+    private void assertCircuitOpens(String when) {
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(guard.circuitBreaker().getState())
+                .as("circuit %s, %s calls failed", when, guard.circuitBreaker().getMetrics().getNumberOfFailedCalls())
+                .isEqualTo(CircuitBreaker.State.OPEN));
     }
 }
