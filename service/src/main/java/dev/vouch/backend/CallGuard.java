@@ -38,6 +38,15 @@ public interface CallGuard extends AutoCloseable {
         return stream(operation, () -> call.get().flux()).singleOrEmpty();
     }
 
+    /**
+     * Registers what to do before the guard lets calls through again after refusing them all (a
+     * circuit going half-open); the probe calls wait for it to complete. E.g. a gRPC channel skips
+     * its reconnect backoff and waits, briefly, for the new connection, so the first probe meets a
+     * fresh connection and not the failure from before the wait.
+     */
+    default void beforeProbes(Supplier<? extends Mono<Void>> prepare) {
+    }
+
     /** Forgets this guard's state (and meters), when its backend is closed. */
     @Override
     default void close() {

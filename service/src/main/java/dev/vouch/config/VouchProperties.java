@@ -242,8 +242,9 @@ public record VouchProperties(
      * after it had used at least half of the time it was allowed counts as a failed call, a time-out,
      * so a backend that accepts calls and never answers opens the circuit; cut sooner, it is not
      * counted. While open, calls fail at once with "circuit open" and the backend is not called;
-     * after the wait, a few probe calls decide between closing and opening again. Waits and
-     * durations are measured on a monotonic clock, not the wall clock.
+     * after the wait, a few probe calls decide between closing and opening again (a {@code grpc}
+     * backend first skips its channel's reconnect backoff, so the probes meet a fresh connection).
+     * Waits and durations are measured on a monotonic clock, not the wall clock.
      *
      * @param failureRateThreshold percentage of failed calls in the window that opens the circuit
      * @param slowCallDurationThreshold a call slower than this counts as slow, even if it succeeds

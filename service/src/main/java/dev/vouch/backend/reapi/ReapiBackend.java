@@ -43,6 +43,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -70,6 +71,8 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private static final int ANSWER_ALLOWANCE = 4096;
     // ByteStream chunks requested ahead of the reader: reactor-grpc's default of 512 could queue that many
     private static final int READ_PREFETCH = 4;
+    /** How long a circuit's probe waits for the channel to connect again before it is sent anyway. */
+    static final Duration PROBE_CONNECT_WAIT = Duration.ofSeconds(2);
 
     private final String name;
     private final String target;
@@ -124,6 +127,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         this.capabilitiesStub = ReactorCapabilitiesGrpc.newReactorStub(channel);
         this.byteStream = ReactorByteStreamGrpc.newReactorStub(channel);
         watchConnection(channel.getState(false));
+        guard.beforeProbes(this::reconnect);
     }
 
     @Override
@@ -380,6 +384,31 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                 .doOnNext(caps -> log.debug("backend {} instance {}: {}", name, LogSafe.quote(i),
                         TextFormat.shortDebugString(caps.getCacheCapabilities())))
                 .cache(caps -> FOREVER, e -> Duration.ZERO, () -> Duration.ZERO));
+    }
+
+    /**
+     * Before the circuit's probes: after an outage the channel may be deep in its reconnect backoff
+     * (up to 120 s), and while it waits every call fails at once with the error from before, so each
+     * probe would reopen the circuit. Skips the backoff and waits until the channel is connected, at
+     * most {@link #PROBE_CONNECT_WAIT} (or the call timeout, if shorter): the channel keeps reporting
+     * TRANSIENT_FAILURE while it tries, so a server still down is only seen by the probe itself.
+     */
+    private Mono<Void> reconnect() {
+        return Mono.<Void>create(sink -> {
+                    AtomicBoolean over = new AtomicBoolean();
+                    sink.onDispose(() -> over.set(true));
+                    channel.resetConnectBackoff();
+                    whenConnected(channel.getState(true), over, sink::success);
+                })
+                .timeout(min(PROBE_CONNECT_WAIT, callTimeout), Mono.empty());
+    }
+
+    private void whenConnected(ConnectivityState seen, AtomicBoolean over, Runnable connected) {
+        if (seen == ConnectivityState.READY || seen == ConnectivityState.SHUTDOWN) {
+            connected.run();
+        } else if (!over.get()) {
+            channel.notifyWhenStateChanged(seen, () -> whenConnected(channel.getState(true), over, connected));
+        }
     }
 
     /**

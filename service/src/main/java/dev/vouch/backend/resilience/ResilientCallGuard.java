@@ -21,13 +21,18 @@ import io.github.resilience4j.retry.RetryConfig;
 import io.github.resilience4j.timelimiter.TimeLimiter;
 import io.github.resilience4j.timelimiter.TimeLimiterConfig;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
 
 /**
  * A remote backend's resilience4j guards around each call it puts on the wire: every HEAD, GET or
@@ -61,9 +66,13 @@ import reactor.core.publisher.Flux;
  *       consumer that already holds part of it cannot be handed the start again.</li>
  *   <li>Refusals are {@link BackendException}s that say why: "circuit open", "bulkhead full",
  *       "timed out after ...", so an UNKNOWN verdict's reason names them.</li>
+ *   <li>When the circuit half-opens, the backend's {@link #beforeProbes} hooks run first, so that the
+ *       probes meet a fresh connection attempt rather than a reconnect backoff left from the outage.</li>
  * </ul>
  */
 public final class ResilientCallGuard implements CallGuard {
+    private static final Logger log = LoggerFactory.getLogger(ResilientCallGuard.class);
+
     private final String backend;
     private final ResilienceRegistries registries;
     private final VouchProperties.RetrySettings retrySettings;
@@ -73,6 +82,9 @@ public final class ResilientCallGuard implements CallGuard {
     private final Retry retry;
     private final Bulkhead bulkhead;
     private final TimeLimiter timeLimiter;
+    private final List<Supplier<? extends Mono<Void>>> beforeProbes = new CopyOnWriteArrayList<>();
+    // what the probes of the current half-open period wait for; started by the first of them
+    private volatile Mono<Void> probesReady = Mono.empty();
 
     /**
      * @param callTimeout the backend's own per-call deadline; the time limiter's default derives from it
@@ -107,6 +119,11 @@ public final class ResilientCallGuard implements CallGuard {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("vouch.backends (name " + backend + ").resilience: " + e.getMessage(), e);
         }
+        circuitBreaker.getEventPublisher().onStateTransition(event -> {
+            if (event.getStateTransition().getToState() == CircuitBreaker.State.HALF_OPEN) {
+                probesReady = prepareProbes();
+            }
+        });
     }
 
     private static CircuitBreakerConfig circuitBreakerConfig(VouchProperties.CircuitBreakerSettings s, NanoClock clock) {
@@ -144,6 +161,11 @@ public final class ResilientCallGuard implements CallGuard {
         return circuitBreaker;
     }
 
+    @Override
+    public void beforeProbes(Supplier<? extends Mono<Void>> prepare) {
+        beforeProbes.add(prepare);
+    }
+
     /**
      * The one composition of the guards, in resilience4j's order (the operator applied last is the
      * outermost). Single answers come here as one-element streams: for them "nothing emitted yet" always
@@ -157,7 +179,10 @@ public final class ResilientCallGuard implements CallGuard {
                         Attempt attempt = attempts.next();
                         return Flux.defer(() -> {
                                     attempt.started();
-                                    return call.get();
+                                    // a probe (the circuit let it through half-open) waits for the backend's preparations
+                                    Mono<Void> ready = circuitBreaker.getState() == CircuitBreaker.State.HALF_OPEN
+                                            ? probesReady : Mono.empty();
+                                    return ready.thenMany(Flux.defer(call));
                                 })
                                 .transformDeferred(BulkheadOperator.of(bulkhead))
                                 .transformDeferred(TimeLimiterOperator.of(timeLimiter))
@@ -176,6 +201,18 @@ public final class ResilientCallGuard implements CallGuard {
     @Override
     public void close() {
         registries.remove(backend);
+    }
+
+    /** Every registered preparation, run once and shared by the probes of one half-open period. */
+    private Mono<Void> prepareProbes() {
+        return Flux.fromIterable(beforeProbes)
+                .flatMap(prepare -> Mono.defer(prepare).onErrorResume(e -> {
+                    // a failed preparation leaves the probe to meet the backend as it is
+                    log.warn("backend {}: preparing the circuit's probes failed: {}", backend, e.toString());
+                    return Mono.empty();
+                }))
+                .then()
+                .cache();
     }
 
     /** One logical call: its attempts so far, whether it has emitted, and the request's deadline. */

@@ -30,6 +30,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import reactor.core.publisher.Mono;
@@ -166,6 +167,48 @@ class ReapiResilienceTest {
         ActionVerdict third = validate(backend, action);
         assertThat(third.verdict()).isEqualTo(Verdict.UNKNOWN);
         assertThat(third.reason()).contains("circuit open");
+    }
+
+    @Test
+    void serverRestartedOnTheSamePortIsAHitRightAfterTheOpenStateWait() throws Exception {
+        ReapiTestServer first = server();
+        int port = first.port();
+        Digest action = storeCompileAction(first);
+        Duration openWait = Duration.ofMillis(300);
+        // four calls judged, no retries: each validation while the server is down costs one call
+        ReapiBackend backend = resilient(first.target(), new VouchProperties.Resilience(
+                new VouchProperties.CircuitBreakerSettings(50, Duration.ofSeconds(5), 80, 4, 4, openWait, 3),
+                new VouchProperties.RetrySettings(1, Duration.ofMillis(10), 2, 0.5, Duration.ofMillis(100)),
+                new VouchProperties.BulkheadSettings(64),
+                new VouchProperties.TimeLimiterSettings(null)));
+        AtomicLong openedAt = new AtomicLong();
+        guard.circuitBreaker().getEventPublisher().onStateTransition(event -> {
+            if (event.getStateTransition().getToState() == CircuitBreaker.State.OPEN) {
+                openedAt.set(System.nanoTime());
+            }
+        });
+        assertThat(validate(backend, action).verdict()).isEqualTo(Verdict.HIT);
+
+        first.close();
+        List<ActionVerdict> whileDown = new ArrayList<>();
+        await().atMost(Duration.ofSeconds(10)).until(() -> {
+            whileDown.add(validate(backend, action));
+            return guard.circuitBreaker().getState() == CircuitBreaker.State.OPEN;
+        });
+        assertThat(whileDown).extracting(ActionVerdict::verdict).containsOnly(Verdict.UNKNOWN);
+        assertThat(whileDown.get(0).reason()).contains("UNAVAILABLE");
+
+        // the same port, the same data, listening again before the circuit probes
+        ReapiTestServer second = ReapiTestServer.onPort(port, 64 * 1024);
+        open.add(second);
+        assertThat(storeCompileAction(second)).isEqualTo(action);
+        await().atMost(openWait.plusSeconds(5)).pollInterval(Duration.ofMillis(5))
+                .until(() -> System.nanoTime() - openedAt.get() >= openWait.toNanos());
+
+        ActionVerdict afterWait = validate(backend, action);
+
+        assertThat(afterWait.verdict()).as(afterWait.toString()).isEqualTo(Verdict.HIT);
+        assertThat(guard.circuitBreaker().getState()).isIn(CircuitBreaker.State.HALF_OPEN, CircuitBreaker.State.CLOSED);
     }
 
     @Test
