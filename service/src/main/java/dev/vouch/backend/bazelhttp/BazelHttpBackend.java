@@ -9,6 +9,7 @@ import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.CallGuard;
 import dev.vouch.backend.CorruptBlobException;
 import dev.vouch.backend.Deadline;
+import dev.vouch.backend.MalformedBlobException;
 import dev.vouch.backend.Scope;
 import dev.vouch.config.Durations;
 import dev.vouch.digest.Digest;
@@ -181,11 +182,12 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
         return status == 429 || status == 502 || status == 503 || status == 504;
     }
 
-    private ActionResult parse(Digest action, byte[] bytes) {
+    /** An entry that does not parse is the cache's answer, malformed, as over gRPC: not a failure of the cache. */
+    private static ActionResult parse(Digest action, byte[] bytes) {
         try {
             return ActionResult.parseFrom(bytes);
         } catch (InvalidProtocolBufferException e) {
-            throw new BackendException(name, "Action Cache entry " + action + " is not a valid ActionResult", e);
+            throw new MalformedBlobException(action, "Action Cache entry " + action + " is not a valid ActionResult", e);
         }
     }
 
@@ -210,9 +212,10 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
         });
     }
 
-    /** Absence and our own errors pass through; everything else (I/O, timeouts, limits) is "could not answer". */
+    /** Absence, malformed answers and our own errors pass through; everything else (I/O, timeouts, limits) is "could not answer". */
     private Throwable toBackendException(String call, Throwable e, Duration timeout) {
-        if (e instanceof BackendException || e instanceof BlobNotFoundException || e instanceof CorruptBlobException) {
+        if (e instanceof BackendException || e instanceof BlobNotFoundException || e instanceof CorruptBlobException
+                || e instanceof MalformedBlobException) {
             return e;
         }
         String why;

@@ -25,6 +25,7 @@ import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.CallGuard;
 import dev.vouch.backend.CorruptBlobException;
 import dev.vouch.backend.Deadline;
+import dev.vouch.backend.MalformedBlobException;
 import dev.vouch.backend.Scope;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
@@ -158,6 +159,9 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                         .withMaxInboundMessageSize(maxActionResultBytes)
                         .getActionResult(request))
                 .onErrorResume(CallFailures::isNotFound, e -> Mono.empty())
+                // an entry that does not parse is the server's answer, malformed: not a failure of the server
+                .onErrorMap(e -> CallFailures.unparsable(e) != null, e -> new MalformedBlobException(action,
+                        "Action Cache entry " + action + " is not a valid ActionResult", CallFailures.unparsable(e)))
                 .onErrorMap(e -> isOverSizeLimit(e)
                         ? new BackendException(name, "backend " + name + ": " + operation + " answered more than "
                                 + maxActionResultBytes + " bytes (vouch.limits.max-action-result-bytes)", e, false)

@@ -5,10 +5,13 @@ import static dev.vouch.backend.reapi.ReapiTestServer.config;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import build.bazel.remote.execution.v2.ActionCacheGrpc;
 import build.bazel.remote.execution.v2.ActionResult;
+import build.bazel.remote.execution.v2.GetActionResultRequest;
 import build.bazel.remote.execution.v2.OutputFile;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.Deadline;
+import dev.vouch.backend.embedded.grpc.EmbeddedCapabilities;
 import dev.vouch.backend.Scope;
 import dev.vouch.backend.resilience.ResilienceRegistries;
 import dev.vouch.backend.resilience.ResilientCallGuard;
@@ -23,13 +26,23 @@ import dev.vouch.validation.ValidationMetrics;
 import dev.vouch.validation.ValidationRequest;
 import dev.vouch.validation.Verdict;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.grpc.MethodDescriptor;
+import io.grpc.Server;
+import io.grpc.ServerBuilder;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
+import io.grpc.protobuf.ProtoUtils;
+import io.grpc.stub.ServerCalls;
+import java.io.ByteArrayInputStream;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -254,6 +267,57 @@ class ReapiResilienceTest {
         ActionVerdict refused = validate(backend, action, Duration.ofSeconds(10));
         assertThat(refused.reason()).contains("circuit open");
         assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(2));
+    }
+
+    @Test
+    void malformedActionResultsDoNotOpenTheCircuit() throws IOException {
+        // a server whose Action Cache answers bytes that are no ActionResult
+        MethodDescriptor<GetActionResultRequest, byte[]> raw = ActionCacheGrpc.getGetActionResultMethod()
+                .toBuilder(ProtoUtils.marshaller(GetActionResultRequest.getDefaultInstance()), new RawBytes())
+                .build();
+        Server server = ServerBuilder.forPort(0)
+                .addService(ServerServiceDefinition.builder(ActionCacheGrpc.SERVICE_NAME)
+                        .addMethod(raw, ServerCalls.asyncUnaryCall((request, response) -> {
+                            response.onNext(new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff});
+                            response.onCompleted();
+                        }))
+                        .build())
+                .addService(new EmbeddedCapabilities(64 * 1024))
+                .build()
+                .start();
+        open.add(() -> server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
+        ReapiBackend backend = resilient("grpc://127.0.0.1:" + server.getPort(), 4);
+        Digest action = new Digest("0".repeat(64), 1);
+
+        List<ActionVerdict> verdicts = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            verdicts.add(validate(backend, action));
+        }
+
+        assertThat(guard.circuitBreaker().getState()).as("last reason: %s", verdicts.get(7).reason())
+                .isEqualTo(CircuitBreaker.State.CLOSED);
+        assertThat(guard.circuitBreaker().getMetrics().getNumberOfFailedCalls()).isZero();
+        assertThat(verdicts).allSatisfy(verdict -> {
+            assertThat(verdict.verdict()).as(verdict.toString()).isEqualTo(Verdict.UNKNOWN);
+            assertThat(verdict.reason())
+                    .startsWith("malformed ActionResult: Action Cache entry " + action + " is not a valid ActionResult");
+        });
+    }
+
+    private static final class RawBytes implements MethodDescriptor.Marshaller<byte[]> {
+        @Override
+        public InputStream stream(byte[] value) {
+            return new ByteArrayInputStream(value);
+        }
+
+        @Override
+        public byte[] parse(InputStream stream) {
+            try {
+                return stream.readAllBytes();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
     }
 
     /** The circuit is open, or about to be: resilience4j refuses calls a moment before it reports OPEN. */
