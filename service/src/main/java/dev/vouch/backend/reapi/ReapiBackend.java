@@ -14,6 +14,8 @@ import build.bazel.remote.execution.v2.ReactorActionCacheGrpc;
 import build.bazel.remote.execution.v2.ReactorCapabilitiesGrpc;
 import build.bazel.remote.execution.v2.ReactorContentAddressableStorageGrpc;
 import build.bazel.remote.execution.v2.ServerCapabilities;
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
 import com.google.bytestream.ReactorByteStreamGrpc;
 import com.google.bytestream.ReadRequest;
 import com.google.protobuf.TextFormat;
@@ -40,9 +42,7 @@ import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.EnumSet;
 import java.util.LinkedHashSet;
-import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
@@ -74,6 +74,10 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private static final int READ_PREFETCH = 4;
     /** How long a circuit's probe waits for the channel to connect again before it is sent anyway. */
     static final Duration PROBE_CONNECT_WAIT = Duration.ofSeconds(2);
+    /** Instance names whose capabilities are kept: the names are what clients send, so the cache is bounded. */
+    static final int MAX_CACHED_INSTANCES = 1_000;
+    /** How long capabilities are kept at most, so a server's changed limits are seen without a reconnect too. */
+    static final Duration CAPABILITIES_TTL = Duration.ofMinutes(10);
 
     private final String name;
     private final String target;
@@ -89,8 +93,15 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private final ReactorContentAddressableStorageGrpc.ReactorContentAddressableStorageStub cas;
     private final ReactorCapabilitiesGrpc.ReactorCapabilitiesStub capabilitiesStub;
     private final ReactorByteStreamGrpc.ReactorByteStreamStub byteStream;
-    /** Server capabilities per instance name; dropped when the connection fails, fetched again after. */
-    private final Map<String, Mono<ServerCapabilities>> capabilities = new ConcurrentHashMap<>();
+    /**
+     * Server capabilities per instance name, at most {@link #MAX_CACHED_INSTANCES} of them (least
+     * recently used go first) for at most {@link #CAPABILITIES_TTL}; dropped when the connection
+     * fails, fetched again after.
+     */
+    private final Cache<String, Mono<ServerCapabilities>> capabilities = Caffeine.newBuilder()
+            .maximumSize(MAX_CACHED_INSTANCES)
+            .expireAfterWrite(CAPABILITIES_TTL)
+            .build();
 
     /** A backend whose calls go out unguarded (tests). */
     public ReapiBackend(VouchProperties.Backend config) {
@@ -134,6 +145,12 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     @Override
     public String name() {
         return name;
+    }
+
+    /** How many instance names have capabilities cached (or being fetched), for tests. */
+    long cachedCapabilities() {
+        capabilities.cleanUp();
+        return capabilities.estimatedSize();
     }
 
     /** The channel, for tests that check it is shut down with the backend. */
@@ -381,13 +398,13 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
      * each request gave up unseen by the circuit breaker. Failures are not kept: the next call asks again.
      */
     private Mono<ServerCapabilities> serverCapabilities(String instance) {
-        return capabilities.computeIfAbsent(instance, i -> guard.unary("GetCapabilities",
+        return Mono.defer(() -> capabilities.get(instance, i -> guard.unary("GetCapabilities",
                         () -> Mono.deferContextual(context -> withDeadline(capabilitiesStub, context)
                                         .getCapabilities(GetCapabilitiesRequest.newBuilder().setInstanceName(i).build()))
                                 .onErrorMap(e -> failures.of("GetCapabilities", e)))
                 .doOnNext(caps -> log.debug("backend {} instance {}: {}", name, LogSafe.quote(i),
                         TextFormat.shortDebugString(caps.getCacheCapabilities())))
-                .cache(caps -> FOREVER, e -> Duration.ZERO, () -> Duration.ZERO));
+                .cache(caps -> FOREVER, e -> Duration.ZERO, () -> Duration.ZERO)));
     }
 
     /**
@@ -425,7 +442,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
             ConnectivityState now = channel.getState(false);
             if (now == ConnectivityState.IDLE || now == ConnectivityState.TRANSIENT_FAILURE
                     || now == ConnectivityState.SHUTDOWN) {
-                capabilities.clear();
+                capabilities.invalidateAll();
             }
             if (now != ConnectivityState.SHUTDOWN) {
                 watchConnection(now);
