@@ -25,7 +25,7 @@ public final class BackendRegistry implements BackendRouter, AutoCloseable {
         this(properties, factories, BackendDecorator.NONE);
     }
 
-    /** @param decorator wraps every backend the factories build (metrics, resilience) */
+    /** @param decorator wraps every backend the factories build (metrics); resilience is inside the remote ones */
     public BackendRegistry(VouchProperties properties, List<BackendFactory> factories, BackendDecorator decorator) {
         Map<VouchProperties.BackendType, BackendFactory> byType = new EnumMap<>(VouchProperties.BackendType.class);
         factories.forEach(f -> byType.put(f.type(), f));
@@ -55,7 +55,7 @@ public final class BackendRegistry implements BackendRouter, AutoCloseable {
             try {
                 backends.put(config.name(), decorator.decorate(created, config));
             } catch (RuntimeException e) {
-                // e.g. resilience settings resilience4j refuses: the undecorated backend is closed with the rest
+                // a decorator that refuses the backend: the undecorated backend is closed with the rest
                 backends.put(config.name(), created);
                 throw e;
             }

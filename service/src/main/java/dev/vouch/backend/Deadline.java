@@ -2,33 +2,41 @@ package dev.vouch.backend;
 
 import java.time.Duration;
 import java.util.Optional;
-import java.util.concurrent.TimeUnit;
 import reactor.core.publisher.Mono;
-import reactor.core.scheduler.Schedulers;
 import reactor.util.context.Context;
 import reactor.util.context.ContextView;
 
 /**
  * The time by which a request must be answered. It travels in the Reactor {@link Context} from the
  * API layer to every backend call, so retries and per-call timeouts can stay within it. Time is
- * read from Reactor's parallel scheduler clock, which {@code StepVerifier.withVirtualTime} replaces.
+ * read from a monotonic {@link NanoClock}: setting the wall clock neither expires nor extends it.
  *
- * @param atMillis the deadline on that clock, in milliseconds
+ * @param atNanos the deadline on {@code clock}
+ * @param clock the clock it is measured on
  */
-public record Deadline(long atMillis) {
+public record Deadline(long atNanos, NanoClock clock) {
     private static final Object KEY = Deadline.class;
 
+    /** {@code timeout} from now on {@link NanoClock#system()}. */
     public static Deadline in(Duration timeout) {
-        return new Deadline(now() + timeout.toMillis());
+        return in(timeout, NanoClock.system());
+    }
+
+    public static Deadline in(Duration timeout, NanoClock clock) {
+        long now = clock.nanoTime();
+        // saturated: a deadline centuries away is no deadline, and must not wrap into the past
+        long nanos = timeout.compareTo(Duration.ofDays(365 * 100)) > 0 ? Long.MAX_VALUE / 2 : timeout.toNanos();
+        return new Deadline(now + nanos, clock);
     }
 
     /** What is left, never negative. */
     public Duration remaining() {
-        return Duration.ofMillis(Math.max(0, atMillis - now()));
+        // nanoTime values are compared by their difference, which stays right across overflow
+        return Duration.ofNanos(Math.max(0, atNanos - clock.nanoTime()));
     }
 
     public boolean expired() {
-        return now() >= atMillis;
+        return atNanos - clock.nanoTime() <= 0;
     }
 
     /** Adds this deadline to a subscriber context (use with {@code contextWrite}). */
@@ -43,9 +51,5 @@ public record Deadline(long atMillis) {
     /** The deadline of the subscribing request, if it has one. */
     public static Mono<Optional<Deadline>> current() {
         return Mono.deferContextual(context -> Mono.just(from(context)));
-    }
-
-    private static long now() {
-        return Schedulers.parallel().now(TimeUnit.MILLISECONDS);
     }
 }

@@ -160,7 +160,8 @@ public record VouchProperties(
      * @param callTimeout deadline of each backend call
      * @param maxConcurrentCalls calls in flight to this backend from one request phase (existence checks, reads)
      * @param resilience {@code grpc} and {@code http}: circuit breaker, retry, bulkhead and time limit of
-     *     every call ({@code vouch.backends[i].resilience.*}); the in-process embedded backend has none
+     *     every call sent over the wire ({@code vouch.backends[i].resilience.*}); the in-process embedded
+     *     backend has none
      */
     public record Backend(
             String name,
@@ -200,7 +201,10 @@ public record VouchProperties(
 
     /**
      * How Vouch protects itself and a remote backend from each other
-     * ({@code vouch.backends[i].resilience.*}). Applied in resilience4j's order
+     * ({@code vouch.backends[i].resilience.*}). Applied to each call that goes over the wire (one
+     * HTTP HEAD or GET, one gRPC call: each FindMissingBlobs part, BatchReadBlobs, ByteStream.Read
+     * stream, GetTree page, GetCapabilities), not to a validation's logical steps: an existence check
+     * of 10,000 digests over {@code http} is 10,000 guarded calls. In resilience4j's order
      * Retry(CircuitBreaker(TimeLimiter(Bulkhead(call)))): every attempt takes a bulkhead permit and is
      * timed; the circuit breaker sees every attempt; the retry sees what the circuit breaker lets through.
      *
@@ -234,8 +238,13 @@ public record VouchProperties(
     /**
      * A count-based sliding window over the last calls: the circuit opens when enough of them failed
      * (a {@code BackendException} or a time-out; absence and malformed data are answers, not failures)
-     * or were slow. While open, calls fail at once with "circuit open" and the backend is not
-     * called; after the wait, a few probe calls decide between closing and opening again.
+     * or were slow. A call cut off unanswered from the caller's side (the request's deadline passed)
+     * after it had used at least half of the time it was allowed counts as a failed call, a time-out,
+     * so a backend that accepts calls and never answers opens the circuit; cut sooner, it is not
+     * counted. While open, calls fail at once with "circuit open" and the backend is not called;
+     * after the wait, a few probe calls decide between closing and opening again (a {@code grpc}
+     * backend first skips its channel's reconnect backoff, so the probes meet a fresh connection).
+     * Waits and durations are measured on a monotonic clock, not the wall clock.
      *
      * @param failureRateThreshold percentage of failed calls in the window that opens the circuit
      * @param slowCallDurationThreshold a call slower than this counts as slow, even if it succeeds
@@ -275,13 +284,15 @@ public record VouchProperties(
     }
 
     /**
-     * A bound on calls in flight to one backend from the whole process; past it a call fails at once
-     * with "bulkhead full". There is no waiting for a free slot: resilience4j's bulkhead would wait by
-     * blocking the calling thread, which here is an event loop.
+     * A bound on wire calls in flight to one backend from the whole process; past it a call fails at
+     * once with "bulkhead full". There is no waiting for a free slot: resilience4j's bulkhead would
+     * wait by blocking the calling thread, which here is an event loop. One request alone may have 64
+     * calls in flight at the defaults (4 existence-check parts of {@code max-concurrent-calls} HEADs
+     * each, for {@code http}), so the default leaves room for four such requests at once.
      *
-     * @param maxConcurrentCalls calls (attempts, streams) in flight at once
+     * @param maxConcurrentCalls wire calls (attempts, streams) in flight at once
      */
-    public record BulkheadSettings(@Min(1) @DefaultValue("64") int maxConcurrentCalls) {
+    public record BulkheadSettings(@Min(1) @DefaultValue("256") int maxConcurrentCalls) {
     }
 
     /**

@@ -4,6 +4,7 @@ import build.bazel.remote.execution.v2.ActionResult;
 import dev.vouch.backend.BackendRouter;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.Deadline;
+import dev.vouch.backend.MalformedBlobException;
 import dev.vouch.backend.Scope;
 import dev.vouch.config.Durations;
 import dev.vouch.config.VouchProperties;
@@ -286,8 +287,11 @@ public class CompletenessValidator implements CacheValidator {
                     .onErrorResume(e -> {
                         log.debug("action {}: action cache lookup on backend {} failed: {}", action, backendName,
                                 LogSafe.escape(e.toString()));
-                        return Mono.just(decided(unknown(action, null,
-                                "action cache lookup failed: " + ClosureWalker.describe(e))));
+                        // the backend answered, with an entry that is not an ActionResult
+                        String reason = e instanceof MalformedBlobException
+                                ? "malformed ActionResult: " + e.getMessage()
+                                : "action cache lookup failed: " + ClosureWalker.describe(e);
+                        return Mono.just(decided(unknown(action, null, reason)));
                     });
         }
 

@@ -6,8 +6,10 @@ import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.CallGuard;
 import dev.vouch.backend.CorruptBlobException;
 import dev.vouch.backend.Deadline;
+import dev.vouch.backend.MalformedBlobException;
 import dev.vouch.backend.Scope;
 import dev.vouch.config.Durations;
 import dev.vouch.digest.Digest;
@@ -33,7 +35,8 @@ import reactor.core.publisher.Mono;
  * A cache that speaks the Bazel HTTP cache protocol (bazel-remote, nginx WebDAV, object-store
  * gateways): {@code GET <url>/ac/<hash>}, {@code HEAD}/{@code GET <url>/cas/<hash>}. The protocol
  * has no instance names, no capabilities call and no batch existence check: one {@code HEAD} per
- * digest, bounded in concurrency.
+ * digest, bounded in concurrency. Each request (each {@code HEAD}, each {@code GET}) goes through
+ * the backend's {@link CallGuard} on its own.
  *
  * <p>Only 404 means absent. Any other status, a timeout or a connection failure is a
  * {@link BackendException}: a cache we cannot reach has not told us that a blob is gone.
@@ -49,21 +52,24 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
     private final Duration callTimeout;
     private final int maxConcurrentCalls;
     private final int maxActionResultBytes;
+    private final CallGuard guard;
     private final AutoCloseable resources;
 
     /**
      * @param baseUrl the cache's base URL, without a trailing slash; entries are at {@code <baseUrl>/ac/<hash>}
      * @param client a client with the backend's headers, credentials and response timeout
-     * @param resources closed with this backend (the client's connection pool)
+     * @param guard put around every request this backend makes
+     * @param resources closed with this backend (the client's connection pool, the guard)
      */
     BazelHttpBackend(String name, String baseUrl, WebClient client, Duration callTimeout, int maxConcurrentCalls,
-            int maxActionResultBytes, AutoCloseable resources) {
+            int maxActionResultBytes, CallGuard guard, AutoCloseable resources) {
         this.maxActionResultBytes = maxActionResultBytes;
         this.name = name;
         this.baseUrl = baseUrl;
         this.client = client;
         this.callTimeout = callTimeout;
         this.maxConcurrentCalls = maxConcurrentCalls;
+        this.guard = guard;
         this.resources = resources;
     }
 
@@ -82,7 +88,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
         String path = "ac/" + action.hash();
         return Mono.defer(() -> {
             requireSha256(scope);
-            return client.get().uri(uri(path)).exchangeToMono(response -> {
+            return guard.unary("GET " + path, () -> client.get().uri(uri(path)).exchangeToMono(response -> {
                 if (response.statusCode().value() == 404) {
                     return response.releaseBody().then(Mono.<ActionResult>empty());
                 }
@@ -93,8 +99,8 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
                         .map(BazelHttpBackend::drain)
                         .defaultIfEmpty(new byte[0])
                         .map(bytes -> parse(action, bytes));
-            });
-        }).transform(call -> withinTimeout(call, "GET " + path));
+            }).transform(call -> withinTimeout(call, "GET " + path)));
+        });
     }
 
     @Override
@@ -112,7 +118,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
 
     private Mono<Boolean> isMissing(Digest digest) {
         String path = "cas/" + digest.hash();
-        return client.head().uri(uri(path)).exchangeToMono(response -> {
+        return guard.unary("HEAD " + path, () -> client.head().uri(uri(path)).exchangeToMono(response -> {
             int status = response.statusCode().value();
             if (status == 404) {
                 return response.releaseBody().thenReturn(true);
@@ -123,11 +129,15 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
             // a blob of another size under this hash (truncated, or a different blob) is not this digest's blob
             long length = response.headers().contentLength().orElse(digest.sizeBytes());
             return response.releaseBody().thenReturn(length != digest.sizeBytes());
-        }).transform(call -> withinTimeout(call, "HEAD " + path));
+        }).transform(call -> withinTimeout(call, "HEAD " + path)));
     }
 
     @Override
     public Flux<ByteBuffer> readBlob(Scope scope, Digest digest) {
+        return guard.stream("GET cas/" + digest.hash(), () -> get(scope, digest));
+    }
+
+    private Flux<ByteBuffer> get(Scope scope, Digest digest) {
         String path = "cas/" + digest.hash();
         return Flux.defer(() -> {
             requireSha256(scope);
@@ -172,11 +182,12 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
         return status == 429 || status == 502 || status == 503 || status == 504;
     }
 
-    private ActionResult parse(Digest action, byte[] bytes) {
+    /** An entry that does not parse is the cache's answer, malformed, as over gRPC: not a failure of the cache. */
+    private static ActionResult parse(Digest action, byte[] bytes) {
         try {
             return ActionResult.parseFrom(bytes);
         } catch (InvalidProtocolBufferException e) {
-            throw new BackendException(name, "Action Cache entry " + action + " is not a valid ActionResult", e);
+            throw new MalformedBlobException(action, "Action Cache entry " + action + " is not a valid ActionResult", e);
         }
     }
 
@@ -201,9 +212,10 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
         });
     }
 
-    /** Absence and our own errors pass through; everything else (I/O, timeouts, limits) is "could not answer". */
+    /** Absence, malformed answers and our own errors pass through; everything else (I/O, timeouts, limits) is "could not answer". */
     private Throwable toBackendException(String call, Throwable e, Duration timeout) {
-        if (e instanceof BackendException || e instanceof BlobNotFoundException || e instanceof CorruptBlobException) {
+        if (e instanceof BackendException || e instanceof BlobNotFoundException || e instanceof CorruptBlobException
+                || e instanceof MalformedBlobException) {
             return e;
         }
         String why;

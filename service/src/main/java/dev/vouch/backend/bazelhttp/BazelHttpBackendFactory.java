@@ -2,6 +2,7 @@ package dev.vouch.backend.bazelhttp;
 
 import dev.vouch.backend.BackendFactory;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.CallGuard;
 import dev.vouch.config.VouchProperties;
 import io.netty.channel.ChannelOption;
 import io.netty.handler.ssl.SslContextBuilder;
@@ -10,6 +11,8 @@ import java.time.Duration;
 import java.util.Base64;
 import java.util.function.UnaryOperator;
 import javax.net.ssl.SSLException;
+import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.client.reactive.ReactorClientHttpConnector;
 import org.springframework.stereotype.Component;
@@ -19,24 +22,33 @@ import reactor.netty.resources.ConnectionProvider;
 
 /**
  * Builds {@code http} backends: one WebClient per backend, on its own Reactor Netty connection pool
- * (closed with the backend), with the backend's static headers, credentials and call timeout.
+ * (closed with the backend), with the backend's static headers, credentials and call timeout, and
+ * the guard {@code guards} builds for it around each request.
  */
 @Component
 public class BazelHttpBackendFactory implements BackendFactory {
     private final int maxActionResultBytes;
+    private final CallGuard.Factory guards;
+
+    /** A factory with the default limits whose backends' requests go out unguarded, for tests. */
+    public BazelHttpBackendFactory() {
+        this(CallGuard.Factory.NONE);
+    }
 
     /** A factory with the default limits, for tests. */
-    public BazelHttpBackendFactory() {
-        this(VouchProperties.Limits.defaults().maxActionResultBytes());
+    public BazelHttpBackendFactory(CallGuard.Factory guards) {
+        this(VouchProperties.Limits.defaults().maxActionResultBytes(), guards);
     }
 
-    @org.springframework.beans.factory.annotation.Autowired
-    public BazelHttpBackendFactory(VouchProperties properties) {
-        this(properties.limits().maxActionResultBytes());
+    /** With the guards of the context's resilience configuration; none without one, as for the decorator. */
+    @Autowired
+    public BazelHttpBackendFactory(VouchProperties properties, ObjectProvider<CallGuard.Factory> guards) {
+        this(properties.limits().maxActionResultBytes(), guards.getIfAvailable(() -> CallGuard.Factory.NONE));
     }
 
-    private BazelHttpBackendFactory(int maxActionResultBytes) {
+    private BazelHttpBackendFactory(int maxActionResultBytes, CallGuard.Factory guards) {
         this.maxActionResultBytes = maxActionResultBytes;
+        this.guards = guards;
     }
 
     @Override
@@ -49,13 +61,16 @@ public class BazelHttpBackendFactory implements BackendFactory {
         String baseUrl = config.url().toString().replaceAll("/+$", "");
         Duration timeout = config.callTimeout();
         String authorization = authorization(config);
-        // several requests may each run maxConcurrentCalls checks at once; waiting for a connection
-        // counts against the call timeout rather than queueing without end
-        // TLS files are read before the pool exists, so a bad one leaves nothing behind to close
+        // TLS files are read, and the guard built, before the pool exists: a bad one leaves nothing behind to close
         UnaryOperator<HttpClient> tls = "https".equals(config.url().getScheme()) ? tls(config) : UnaryOperator.identity();
+        CallGuard guard = guards.forBackend(config);
+        // several requests may each run maxConcurrentCalls checks at once; waiting for a connection
+        // counts against the call timeout rather than queueing without end. The guard's bulkhead
+        // bounds the requests in flight, so the queue for a connection needs no bound of its own
         ConnectionProvider pool = ConnectionProvider.builder("vouch-http-" + config.name())
                 .maxConnections(Math.max(16, 4 * config.maxConcurrentCalls()))
                 .pendingAcquireTimeout(timeout)
+                .pendingAcquireMaxCount(-1)
                 .build();
         HttpClient http = tls.apply(HttpClient.create(pool)
                 .responseTimeout(timeout)
@@ -70,7 +85,10 @@ public class BazelHttpBackendFactory implements BackendFactory {
                 })
                 .build();
         return new BazelHttpBackend(config.name(), baseUrl, client, timeout, config.maxConcurrentCalls(),
-                maxActionResultBytes, pool::dispose);
+                maxActionResultBytes, guard, () -> {
+                    guard.close();
+                    pool.dispose();
+                });
     }
 
     private static String authorization(VouchProperties.Backend config) {

@@ -27,9 +27,9 @@ import reactor.core.publisher.SignalType;
 /**
  * Times every call to a backend as {@code vouch.backend.call} (Prometheus
  * {@code vouch_backend_call_seconds}) with tags {@code backend}, {@code operation} and
- * {@code outcome}. It sits outside {@code ResilientBackend}: one timing per logical call, retries
- * and their waits included, which is the latency the validation saw; attempts are counted by
- * resilience4j's own retry meters.
+ * {@code outcome}. It sits outside the backend, whose resilience guards sit at each wire call
+ * inside it: one timing per logical call, its wire calls, retries and their waits included, which
+ * is the latency the validation saw; attempts are counted by resilience4j's own retry meters.
  *
  * <p>Operations: {@code capabilities}, {@code get_action_result}, {@code find_missing},
  * {@code read_blob} (also Tree and Directory messages), {@code get_tree}. Outcomes: {@code success},

@@ -1,7 +1,9 @@
 package dev.vouch.backend.reapi;
 
+import com.google.protobuf.InvalidProtocolBufferException;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.BlobNotFoundException;
+import dev.vouch.backend.MalformedBlobException;
 import io.grpc.Status;
 import java.util.EnumSet;
 import java.util.Locale;
@@ -34,9 +36,23 @@ final class CallFailures {
         return !(error instanceof BackendException) && Status.fromThrowable(error).getCode() == Status.Code.NOT_FOUND;
     }
 
+    /**
+     * Why the answer of a call could not be parsed, if that is how it failed: gRPC then cancels the
+     * call ("Failed to read message") with the protobuf error as the cause. Null otherwise.
+     */
+    static InvalidProtocolBufferException unparsable(Throwable error) {
+        for (Throwable t = error; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof InvalidProtocolBufferException e) {
+                return e;
+            }
+        }
+        return null;
+    }
+
     /** {@code error} as a BackendException about {@code operation}; our own exceptions pass unchanged. */
     RuntimeException of(String operation, Throwable error) {
-        if (error instanceof BackendException || error instanceof BlobNotFoundException) {
+        if (error instanceof BackendException || error instanceof BlobNotFoundException
+                || error instanceof MalformedBlobException) {
             return (RuntimeException) error;
         }
         Status status = Status.fromThrowable(error);

@@ -14,6 +14,8 @@ import build.bazel.remote.execution.v2.ReactorActionCacheGrpc;
 import build.bazel.remote.execution.v2.ReactorCapabilitiesGrpc;
 import build.bazel.remote.execution.v2.ReactorContentAddressableStorageGrpc;
 import build.bazel.remote.execution.v2.ServerCapabilities;
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
 import com.google.bytestream.ReactorByteStreamGrpc;
 import com.google.bytestream.ReadRequest;
 import com.google.protobuf.TextFormat;
@@ -22,8 +24,10 @@ import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.CallGuard;
 import dev.vouch.backend.CorruptBlobException;
 import dev.vouch.backend.Deadline;
+import dev.vouch.backend.MalformedBlobException;
 import dev.vouch.backend.Scope;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
@@ -38,16 +42,14 @@ import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.EnumSet;
 import java.util.LinkedHashSet;
-import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
-import reactor.util.context.Context;
 import reactor.util.context.ContextView;
 
 /**
@@ -56,7 +58,8 @@ import reactor.util.context.ContextView;
  * that fit a batch are read with BatchReadBlobs, larger ones streamed with ByteStream.Read.
  * Every call carries a fresh deadline of {@code call-timeout}, shortened to the request's
  * {@link Deadline} when one is in the subscriber context. NOT_FOUND is absence; every other
- * status is a {@link BackendException}.
+ * status is a {@link BackendException}. Each gRPC call (each FindMissingBlobs part, BatchReadBlobs,
+ * ByteStream.Read stream, GetTree page, GetCapabilities) goes through the backend's {@link CallGuard}.
  */
 public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ReapiBackend.class);
@@ -69,8 +72,12 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private static final int ANSWER_ALLOWANCE = 4096;
     // ByteStream chunks requested ahead of the reader: reactor-grpc's default of 512 could queue that many
     private static final int READ_PREFETCH = 4;
-    // capabilities are cached for every request, so no one request's deadline may cut them short
-    private static final ContextView SHARED = Context.empty();
+    /** How long a circuit's probe waits for the channel to connect again before it is sent anyway. */
+    static final Duration PROBE_CONNECT_WAIT = Duration.ofSeconds(2);
+    /** Instance names whose capabilities are kept: the names are what clients send, so the cache is bounded. */
+    static final int MAX_CACHED_INSTANCES = 1_000;
+    /** How long capabilities are kept at most, so a server's changed limits are seen without a reconnect too. */
+    static final Duration CAPABILITIES_TTL = Duration.ofMinutes(10);
 
     private final String name;
     private final String target;
@@ -81,15 +88,29 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private final int maxActionResultBytes;
     private final ManagedChannel channel;
     private final CallFailures failures;
+    private final CallGuard guard;
     private final ReactorActionCacheGrpc.ReactorActionCacheStub actionCache;
     private final ReactorContentAddressableStorageGrpc.ReactorContentAddressableStorageStub cas;
     private final ReactorCapabilitiesGrpc.ReactorCapabilitiesStub capabilitiesStub;
     private final ReactorByteStreamGrpc.ReactorByteStreamStub byteStream;
-    /** Server capabilities per instance name; dropped when the connection fails, fetched again after. */
-    private final Map<String, Mono<ServerCapabilities>> capabilities = new ConcurrentHashMap<>();
+    /**
+     * Server capabilities per instance name, at most {@link #MAX_CACHED_INSTANCES} of them (least
+     * recently used go first) for at most {@link #CAPABILITIES_TTL}; dropped when the connection
+     * fails, fetched again after.
+     */
+    private final Cache<String, Mono<ServerCapabilities>> capabilities = Caffeine.newBuilder()
+            .maximumSize(MAX_CACHED_INSTANCES)
+            .expireAfterWrite(CAPABILITIES_TTL)
+            .build();
 
+    /** A backend whose calls go out unguarded (tests). */
     public ReapiBackend(VouchProperties.Backend config) {
-        this(config, DEFAULT_TREE_PAGE_SIZE);
+        this(config, CallGuard.NONE);
+    }
+
+    /** @param guard put around every call this backend makes; closed with it */
+    public ReapiBackend(VouchProperties.Backend config, CallGuard guard) {
+        this(config, guard, DEFAULT_TREE_PAGE_SIZE, VouchProperties.Limits.defaults().maxActionResultBytes());
     }
 
     /** @param treePageSize the {@code page_size} of GetTree calls */
@@ -97,8 +118,12 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         this(config, treePageSize, VouchProperties.Limits.defaults().maxActionResultBytes());
     }
 
-    /** @param maxActionResultBytes vouch.limits.max-action-result-bytes: a larger AC answer is refused unparsed */
     ReapiBackend(VouchProperties.Backend config, int treePageSize, int maxActionResultBytes) {
+        this(config, CallGuard.NONE, treePageSize, maxActionResultBytes);
+    }
+
+    /** @param maxActionResultBytes vouch.limits.max-action-result-bytes: a larger AC answer is refused unparsed */
+    ReapiBackend(VouchProperties.Backend config, CallGuard guard, int treePageSize, int maxActionResultBytes) {
         this.maxActionResultBytes = maxActionResultBytes;
         this.name = config.name();
         this.target = config.target().toString();
@@ -107,17 +132,25 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         this.maxConcurrentCalls = config.maxConcurrentCalls();
         this.treePageSize = treePageSize;
         this.failures = new CallFailures(name, target);
+        this.guard = guard;
         this.channel = ReapiChannels.open(config);
         this.actionCache = ReactorActionCacheGrpc.newReactorStub(channel);
         this.cas = ReactorContentAddressableStorageGrpc.newReactorStub(channel);
         this.capabilitiesStub = ReactorCapabilitiesGrpc.newReactorStub(channel);
         this.byteStream = ReactorByteStreamGrpc.newReactorStub(channel);
         watchConnection(channel.getState(false));
+        guard.beforeProbes(this::reconnect);
     }
 
     @Override
     public String name() {
         return name;
+    }
+
+    /** How many instance names have capabilities cached (or being fetched), for tests. */
+    long cachedCapabilities() {
+        capabilities.cleanUp();
+        return capabilities.estimatedSize();
     }
 
     /** The channel, for tests that check it is shut down with the backend. */
@@ -137,15 +170,19 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                 .setActionDigest(action.toProto())
                 .setDigestFunction(scope.digestFunction().toProto())
                 .build();
-        return Mono.deferContextual(context -> withDeadline(actionCache, context)
+        String operation = "GetActionResult " + action;
+        return guard.unary(operation, () -> Mono.deferContextual(context -> withDeadline(actionCache, context)
                         // refused by its length prefix, before it is buffered or parsed
                         .withMaxInboundMessageSize(maxActionResultBytes)
                         .getActionResult(request))
                 .onErrorResume(CallFailures::isNotFound, e -> Mono.empty())
+                // an entry that does not parse is the server's answer, malformed: not a failure of the server
+                .onErrorMap(e -> CallFailures.unparsable(e) != null, e -> new MalformedBlobException(action,
+                        "Action Cache entry " + action + " is not a valid ActionResult", CallFailures.unparsable(e)))
                 .onErrorMap(e -> isOverSizeLimit(e)
-                        ? new BackendException(name, "backend " + name + ": GetActionResult " + action + " answered more than "
+                        ? new BackendException(name, "backend " + name + ": " + operation + " answered more than "
                                 + maxActionResultBytes + " bytes (vouch.limits.max-action-result-bytes)", e, false)
-                        : failures.of("GetActionResult " + action, e));
+                        : failures.of(operation, e)));
     }
 
     @Override
@@ -162,11 +199,16 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         return serverCapabilities(base.getInstanceName())
                 .flatMapIterable(caps -> RequestSizes.findMissing(base, asked,
                         caps.getCacheCapabilities().getMaxBatchTotalSizeBytes()))
-                .flatMap(request -> Mono.deferContextual(context -> withDeadline(cas, context).findMissingBlobs(request))
-                        .onErrorMap(e -> failures.of("FindMissingBlobs of " + request.getBlobDigestsCount() + " digests", e)),
-                        maxConcurrentCalls)
+                .flatMap(request -> findMissingPart(request), maxConcurrentCalls)
                 .collect(LinkedHashSet<Digest>::new, (missing, response) -> addMissing(missing, response))
                 .map(DigestSet::of);
+    }
+
+    private Mono<FindMissingBlobsResponse> findMissingPart(FindMissingBlobsRequest request) {
+        String operation = "FindMissingBlobs of " + request.getBlobDigestsCount() + " digests";
+        return guard.unary(operation, () -> Mono.deferContextual(context -> withDeadline(cas, context)
+                        .findMissingBlobs(request))
+                .onErrorMap(e -> failures.of(operation, e)));
     }
 
     private void addMissing(Set<Digest> missing, FindMissingBlobsResponse response) {
@@ -195,8 +237,8 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
             long advertised = caps.getCacheCapabilities().getMaxBatchTotalSizeBytes();
             long limit = advertised > 0 ? Math.min(advertised, BATCH_LIMIT_CEILING) : UNSTATED_BATCH_LIMIT;
             return RequestSizes.batchReadFits(batch, digest, limit)
-                    ? batchRead(batch, digest)
-                    : streamRead(instance, digest);
+                    ? guard.stream("BatchReadBlobs " + digest, () -> batchRead(batch, digest))
+                    : guard.stream("ByteStream.Read " + digest, () -> streamRead(instance, digest));
         });
     }
 
@@ -295,12 +337,12 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private Flux<Directory> treeFrom(GetTreeRequest request, Digest root) {
         return Flux.deferContextual(context -> {
             AtomicReference<String> next = new AtomicReference<>("");
-            Flux<Directory> page = withDeadline(cas, context).getTree(request)
+            Flux<Directory> page = guard.stream("GetTree " + root, () -> withDeadline(cas, context).getTree(request)
                     .doOnNext(response -> next.set(response.getNextPageToken()))
                     .concatMapIterable(GetTreeResponse::getDirectoriesList)
                     .onErrorMap(e -> CallFailures.isNotFound(e)
                             ? new BlobNotFoundException(root)
-                            : failures.of("GetTree " + root, e));
+                            : failures.of("GetTree " + root, e)));
             return page.concatWith(Flux.defer(() -> {
                 String token = next.get();
                 if (token.isEmpty()) {
@@ -318,6 +360,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
 
     @Override
     public void close() {
+        guard.close();
         channel.shutdown();
         try {
             if (!channel.awaitTermination(5, TimeUnit.SECONDS)) {
@@ -348,14 +391,45 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         return a.compareTo(b) <= 0 ? a : b;
     }
 
+    /**
+     * The capabilities of {@code instance}, asked once and shared by every request. The call is made
+     * within the deadline of the request that asks first (those asking meanwhile share its answer):
+     * detached from every request, a hung server would hold it for the whole call timeout while
+     * each request gave up unseen by the circuit breaker. Failures are not kept: the next call asks again.
+     */
     private Mono<ServerCapabilities> serverCapabilities(String instance) {
-        return capabilities.computeIfAbsent(instance, i -> Mono.defer(() -> withDeadline(capabilitiesStub, SHARED)
-                        .getCapabilities(GetCapabilitiesRequest.newBuilder().setInstanceName(i).build()))
+        return Mono.defer(() -> capabilities.get(instance, i -> guard.unary("GetCapabilities",
+                        () -> Mono.deferContextual(context -> withDeadline(capabilitiesStub, context)
+                                        .getCapabilities(GetCapabilitiesRequest.newBuilder().setInstanceName(i).build()))
+                                .onErrorMap(e -> failures.of("GetCapabilities", e)))
                 .doOnNext(caps -> log.debug("backend {} instance {}: {}", name, LogSafe.quote(i),
                         TextFormat.shortDebugString(caps.getCacheCapabilities())))
-                .onErrorMap(e -> failures.of("GetCapabilities", e))
-                // failures are not cached: the next call asks again
-                .cache(caps -> FOREVER, e -> Duration.ZERO, () -> Duration.ZERO));
+                .cache(caps -> FOREVER, e -> Duration.ZERO, () -> Duration.ZERO)));
+    }
+
+    /**
+     * Before the circuit's probes: after an outage the channel may be deep in its reconnect backoff
+     * (up to 120 s), and while it waits every call fails at once with the error from before, so each
+     * probe would reopen the circuit. Skips the backoff and waits until the channel is connected, at
+     * most {@link #PROBE_CONNECT_WAIT} (or the call timeout, if shorter): the channel keeps reporting
+     * TRANSIENT_FAILURE while it tries, so a server still down is only seen by the probe itself.
+     */
+    private Mono<Void> reconnect() {
+        return Mono.<Void>create(sink -> {
+                    AtomicBoolean over = new AtomicBoolean();
+                    sink.onDispose(() -> over.set(true));
+                    channel.resetConnectBackoff();
+                    whenConnected(channel.getState(true), over, sink::success);
+                })
+                .timeout(min(PROBE_CONNECT_WAIT, callTimeout), Mono.empty());
+    }
+
+    private void whenConnected(ConnectivityState seen, AtomicBoolean over, Runnable connected) {
+        if (seen == ConnectivityState.READY || seen == ConnectivityState.SHUTDOWN) {
+            connected.run();
+        } else if (!over.get()) {
+            channel.notifyWhenStateChanged(seen, () -> whenConnected(channel.getState(true), over, connected));
+        }
     }
 
     /**
@@ -368,7 +442,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
             ConnectivityState now = channel.getState(false);
             if (now == ConnectivityState.IDLE || now == ConnectivityState.TRANSIENT_FAILURE
                     || now == ConnectivityState.SHUTDOWN) {
-                capabilities.clear();
+                capabilities.invalidateAll();
             }
             if (now != ConnectivityState.SHUTDOWN) {
                 watchConnection(now);

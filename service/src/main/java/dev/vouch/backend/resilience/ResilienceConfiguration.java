@@ -1,15 +1,17 @@
 package dev.vouch.backend.resilience;
 
 import dev.vouch.backend.BackendDecorator;
+import dev.vouch.backend.CallGuard;
 import dev.vouch.backend.metrics.MetricsBackend;
-import dev.vouch.config.VouchProperties;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
 /**
- * How every configured backend is wrapped: Metrics(Resilient(backend)) for the remote types,
- * Metrics(backend) for the embedded one. The embedded backend is this process's own disk: its
+ * How every configured backend is protected and measured: the remote types ({@code grpc},
+ * {@code http}) get a {@link ResilientCallGuard} from their factory, which they put around each
+ * call they send over the wire; every backend is wrapped in {@link MetricsBackend}, which times
+ * each logical call. The embedded backend gets no guard: it is this process's own disk, whose
  * failures are not the transient network faults a retry or a circuit breaker helps with, and
  * opening a circuit on a local I/O error would turn one bad read into many UNKNOWNs.
  */
@@ -21,11 +23,15 @@ public class ResilienceConfiguration {
         return ResilienceRegistries.create().bindTo(meterRegistry);
     }
 
+    /** The guard of each remote backend, configured by its {@code vouch.backends[i].resilience}. */
     @Bean
-    public BackendDecorator backendDecorator(ResilienceRegistries resilienceRegistries, MeterRegistry meterRegistry) {
-        return (backend, config) -> new MetricsBackend(config.type() == VouchProperties.BackendType.EMBEDDED
-                ? backend
-                : new ResilientBackend(backend, config.resilience(), config.callTimeout(), resilienceRegistries),
-                meterRegistry);
+    public CallGuard.Factory callGuards(ResilienceRegistries resilienceRegistries) {
+        return config -> new ResilientCallGuard(config.name(), config.resilience(), config.callTimeout(),
+                resilienceRegistries);
+    }
+
+    @Bean
+    public BackendDecorator backendDecorator(MeterRegistry meterRegistry) {
+        return (backend, config) -> new MetricsBackend(backend, meterRegistry);
     }
 }

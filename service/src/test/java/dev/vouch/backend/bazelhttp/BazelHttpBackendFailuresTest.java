@@ -9,6 +9,8 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.Scope;
+import dev.vouch.backend.resilience.ResilienceRegistries;
+import dev.vouch.backend.resilience.ResilientCallGuard;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
@@ -19,6 +21,7 @@ import dev.vouch.validation.Mode;
 import dev.vouch.validation.ValidationMetrics;
 import dev.vouch.validation.ValidationRequest;
 import dev.vouch.validation.Verdict;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -171,6 +174,35 @@ class BazelHttpBackendFailuresTest {
 
         assertThat(verdict.verdict()).as(verdict.toString()).isEqualTo(Verdict.UNKNOWN);
         assertThat(verdict.reason()).contains("not a valid ActionResult");
+    }
+
+    @Test
+    void malformedActionResultsDoNotOpenTheCircuit() {
+        serve(exchange -> respond(exchange, 200, new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff}));
+        // a window of 4 calls, judged from the 4th, opens at 50% failures
+        VouchProperties.Resilience settings = new VouchProperties.Resilience(
+                new VouchProperties.CircuitBreakerSettings(50, Duration.ofSeconds(5), 80, 4, 4, Duration.ofSeconds(30), 3),
+                null, null, null);
+        ResilientCallGuard guard = new ResilientCallGuard("flaky", settings, Duration.ofSeconds(5),
+                ResilienceRegistries.create());
+        backend = (BazelHttpBackend) new BazelHttpBackendFactory(config -> guard).create(config(
+                URI.create("http://127.0.0.1:" + server.getAddress().getPort() + "/prefix"), Map.of(),
+                new VouchProperties.Auth(null, null, null), Duration.ofSeconds(5)));
+
+        // malformed data is an answer about the data: it says nothing against the backend
+        List<ActionVerdict> verdicts = new java.util.ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            verdicts.add(validate());
+        }
+
+        assertThat(guard.circuitBreaker().getState()).as("last reason: %s", verdicts.get(7).reason())
+                .isEqualTo(CircuitBreaker.State.CLOSED);
+        assertThat(guard.circuitBreaker().getMetrics().getNumberOfFailedCalls()).isZero();
+        assertThat(verdicts).allSatisfy(verdict -> {
+            assertThat(verdict.verdict()).as(verdict.toString()).isEqualTo(Verdict.UNKNOWN);
+            assertThat(verdict.reason())
+                    .startsWith("malformed ActionResult: Action Cache entry " + ACTION + " is not a valid ActionResult");
+        });
     }
 
     @Test

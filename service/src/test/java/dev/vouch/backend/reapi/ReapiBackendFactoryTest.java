@@ -5,8 +5,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.vouch.backend.BackendConfiguration;
 import dev.vouch.backend.BackendRegistry;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.resilience.ResilienceConfiguration;
+import dev.vouch.backend.resilience.ResilienceRegistries;
 import dev.vouch.config.VouchProperties;
 import io.grpc.ManagedChannel;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicReference;
@@ -48,6 +51,28 @@ class ReapiBackendFactoryTest {
                 });
 
         assertThat(channel.get().isShutdown()).isTrue();
+    }
+
+    @Test
+    void grpcBackendCallsAreGuardedWithItsResilienceSettings() {
+        AtomicReference<ResilienceRegistries> registries = new AtomicReference<>();
+
+        context.withUserConfiguration(ResilienceConfiguration.class)
+                .withBean(SimpleMeterRegistry.class)
+                .withPropertyValues(
+                        "vouch.backends[0].name=remote",
+                        "vouch.backends[0].type=grpc",
+                        "vouch.backends[0].target=grpc://127.0.0.1:1",
+                        "vouch.backends[0].resilience.circuit-breaker.sliding-window-size=7")
+                .run(running -> {
+                    assertThat(running).hasNotFailed();
+                    registries.set(running.getBean(ResilienceRegistries.class));
+                    assertThat(registries.get().circuitBreakers().find("remote")).get().satisfies(cb ->
+                            assertThat(cb.getCircuitBreakerConfig().getSlidingWindowSize()).isEqualTo(7));
+                });
+
+        // closed with the backend
+        assertThat(registries.get().circuitBreakers().find("remote")).isEmpty();
     }
 
     /** Records what it builds, so a test can look at backends the registry never got to hold. */

@@ -217,6 +217,11 @@ final class ReapiTestServer implements AutoCloseable {
         hanging.add(method);
     }
 
+    /** Every later call, of any method, is accepted and never answered: a hung server. */
+    void hangAll() {
+        hanging.add("*");
+    }
+
     @Override
     public void close() throws InterruptedException {
         server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -229,7 +234,7 @@ final class ReapiTestServer implements AutoCloseable {
             String method = call.getMethodDescriptor().getBareMethodName();
             calls.computeIfAbsent(method, m -> new AtomicInteger()).incrementAndGet();
             headers.add(requestHeaders);
-            if (hanging.contains(method)) {
+            if (hanging.contains(method) || hanging.contains("*")) {
                 return new ServerCall.Listener<>() {
                 };
             }

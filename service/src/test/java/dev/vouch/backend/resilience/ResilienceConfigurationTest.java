@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.vouch.backend.BackendFactory;
 import dev.vouch.backend.BackendRegistry;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.CallGuard;
 import dev.vouch.backend.metrics.MetricsBackend;
 import dev.vouch.config.VouchProperties;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -39,7 +40,7 @@ class ResilienceConfigurationTest {
             assertThat(r.circuitBreaker().waitDurationInOpenState()).isEqualTo(Duration.ofSeconds(10));
             assertThat(r.retry().maxAttempts()).isEqualTo(3);
             assertThat(r.retry().initialBackoff()).isEqualTo(Duration.ofMillis(50));
-            assertThat(r.bulkhead().maxConcurrentCalls()).isEqualTo(64);
+            assertThat(r.bulkhead().maxConcurrentCalls()).isEqualTo(256);
             // no time limit of its own: the backend's call-timeout (30s by default) plus 5s
             assertThat(r.timeLimiter().timeoutFor(Duration.ofSeconds(30))).isEqualTo(Duration.ofSeconds(35));
         });
@@ -85,13 +86,17 @@ class ResilienceConfigurationTest {
                 .run(running -> {
                     VouchProperties properties = running.getBean(VouchProperties.class);
                     ResilienceRegistries registries = ResilienceRegistries.create();
+                    ResilienceConfiguration configuration = new ResilienceConfiguration();
+                    CallGuard.Factory guards = configuration.callGuards(registries);
                     ScriptedBackend remote = new ScriptedBackend("remote");
                     ScriptedBackend local = new ScriptedBackend("embedded");
-                    List<BackendFactory> factories = List.of(factory(VouchProperties.BackendType.GRPC, remote),
-                            factory(VouchProperties.BackendType.EMBEDDED, local));
+                    // as the remote factories do: each asks for its backend's guard; the embedded one does not
+                    List<BackendFactory> factories = List.of(
+                            factory(VouchProperties.BackendType.GRPC, config -> remote.guardedBy(guards.forBackend(config))),
+                            factory(VouchProperties.BackendType.EMBEDDED, config -> local));
 
                     BackendRegistry registry = new BackendRegistry(properties, factories,
-                            new ResilienceConfiguration().backendDecorator(registries, new SimpleMeterRegistry()));
+                            configuration.backendDecorator(new SimpleMeterRegistry()));
 
                     CacheBackend remoteBackend = registry.backends().get("remote");
                     assertThat(remoteBackend).isInstanceOf(MetricsBackend.class);
@@ -105,14 +110,15 @@ class ResilienceConfigurationTest {
 
                     registry.close();
 
-                    // closing goes through both decorators to the backends, and the remote one's guards are dropped
+                    // closing goes through the decorator to the backends, and the remote one's guards are dropped
                     assertThat(remote.closed()).isTrue();
                     assertThat(local.closed()).isTrue();
                     assertThat(registries.circuitBreakers().find("remote")).isEmpty();
                 });
     }
 
-    private static BackendFactory factory(VouchProperties.BackendType type, CacheBackend backend) {
+    private static BackendFactory factory(VouchProperties.BackendType type,
+            java.util.function.Function<VouchProperties.Backend, CacheBackend> create) {
         return new BackendFactory() {
             @Override
             public VouchProperties.BackendType type() {
@@ -121,7 +127,7 @@ class ResilienceConfigurationTest {
 
             @Override
             public CacheBackend create(VouchProperties.Backend config) {
-                return backend;
+                return create.apply(config);
             }
         };
     }

@@ -4,6 +4,7 @@ import build.bazel.remote.execution.v2.ActionResult;
 import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.CallGuard;
 import dev.vouch.backend.Scope;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
@@ -24,7 +25,8 @@ import reactor.core.publisher.Mono;
 /**
  * An in-memory AC and CAS whose every call is counted and can be scripted: fail the next calls of
  * an operation, fail all of them, or never answer. Answers come synchronously, so with virtual time
- * the only waits in a test are the ones the resilience layer adds.
+ * the only waits in a test are the ones the resilience layer adds. Like a remote backend whose every
+ * operation is one wire call, it puts its guard (none until {@link #guardedBy}) around each call.
  */
 final class ScriptedBackend implements CacheBackend, AutoCloseable {
     enum Op { CAPABILITIES, GET_ACTION_RESULT, FIND_MISSING, READ_BLOB }
@@ -38,6 +40,7 @@ final class ScriptedBackend implements CacheBackend, AutoCloseable {
     private final Set<Digest> hanging = ConcurrentHashMap.newKeySet();
     private final AtomicBoolean closed = new AtomicBoolean();
     private RuntimeException failAfterFirstChunk;
+    private CallGuard guard = CallGuard.NONE;
 
     ScriptedBackend(String name) {
         this.name = name;
@@ -45,6 +48,12 @@ final class ScriptedBackend implements CacheBackend, AutoCloseable {
             calls.put(op, new AtomicInteger());
             nextFailures.put(op, new ConcurrentLinkedDeque<>());
         }
+    }
+
+    /** Puts {@code guard} around every later call; closed with this backend. */
+    ScriptedBackend guardedBy(CallGuard guard) {
+        this.guard = guard;
+        return this;
     }
 
     Digest putBlob(String content) {
@@ -110,24 +119,26 @@ final class ScriptedBackend implements CacheBackend, AutoCloseable {
 
     @Override
     public Mono<BackendCapabilities> capabilities(Scope scope) {
-        return Mono.defer(() -> scripted(Op.CAPABILITIES, Mono.just(new BackendCapabilities(Set.of(DigestFunction.SHA256), 0))));
+        return guard.unary("capabilities", () -> Mono.defer(() ->
+                scripted(Op.CAPABILITIES, Mono.just(new BackendCapabilities(Set.of(DigestFunction.SHA256), 0)))));
     }
 
     @Override
     public Mono<ActionResult> getActionResult(Scope scope, Digest action) {
-        return Mono.defer(() -> hanging.contains(action)
-                ? count(Op.GET_ACTION_RESULT, Mono.never())
-                : scripted(Op.GET_ACTION_RESULT, Mono.justOrEmpty(actionCache.get(action))));
+        return guard.unary("getActionResult " + action, () -> Mono.defer(() -> hanging.contains(action)
+                ? count(Op.GET_ACTION_RESULT, Mono.<ActionResult>never())
+                : scripted(Op.GET_ACTION_RESULT, Mono.justOrEmpty(actionCache.get(action)))));
     }
 
     @Override
     public Mono<DigestSet> findMissing(Scope scope, DigestSet digests) {
-        return Mono.defer(() -> scripted(Op.FIND_MISSING, Mono.just(digests.filter(d -> !cas.containsKey(d)))));
+        return guard.unary("findMissing of " + digests.size() + " digests", () -> Mono.defer(() ->
+                scripted(Op.FIND_MISSING, Mono.just(digests.filter(d -> !cas.containsKey(d))))));
     }
 
     @Override
     public Flux<ByteBuffer> readBlob(Scope scope, Digest digest) {
-        return Flux.defer(() -> {
+        return guard.stream("readBlob " + digest, () -> Flux.defer(() -> {
             byte[] bytes = cas.get(digest);
             Flux<ByteBuffer> answer = bytes == null
                     ? Flux.error(new BlobNotFoundException(digest))
@@ -135,7 +146,7 @@ final class ScriptedBackend implements CacheBackend, AutoCloseable {
                             ? Flux.just(ByteBuffer.wrap(bytes, 0, 1)).concatWith(Flux.error(failAfterFirstChunk))
                             : Flux.just(ByteBuffer.wrap(bytes));
             return scripted(Op.READ_BLOB, answer);
-        });
+        }));
     }
 
     private <T, P extends org.reactivestreams.Publisher<T>> P count(Op op, P answer) {
@@ -158,6 +169,7 @@ final class ScriptedBackend implements CacheBackend, AutoCloseable {
 
     @Override
     public void close() {
+        guard.close();
         closed.set(true);
     }
 }

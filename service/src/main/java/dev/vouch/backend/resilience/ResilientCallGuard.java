@@ -1,16 +1,10 @@
 package dev.vouch.backend.resilience;
 
-import build.bazel.remote.execution.v2.ActionResult;
-import build.bazel.remote.execution.v2.Directory;
-import build.bazel.remote.execution.v2.Tree;
-import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.BackendException;
-import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.CallGuard;
 import dev.vouch.backend.Deadline;
-import dev.vouch.backend.Scope;
+import dev.vouch.backend.NanoClock;
 import dev.vouch.config.VouchProperties;
-import dev.vouch.digest.Digest;
-import dev.vouch.digest.DigestSet;
 import io.github.resilience4j.bulkhead.Bulkhead;
 import io.github.resilience4j.bulkhead.BulkheadConfig;
 import io.github.resilience4j.bulkhead.BulkheadFullException;
@@ -26,73 +20,113 @@ import io.github.resilience4j.retry.Retry;
 import io.github.resilience4j.retry.RetryConfig;
 import io.github.resilience4j.timelimiter.TimeLimiter;
 import io.github.resilience4j.timelimiter.TimeLimiterConfig;
-import java.nio.ByteBuffer;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
- * A remote backend behind resilience4j: every call, whatever the operation, goes through
- * Retry(CircuitBreaker(TimeLimiter(Bulkhead(call)))) in {@link #guard}, the one place they are composed.
+ * A remote backend's resilience4j guards around each call it puts on the wire: every HEAD, GET or
+ * gRPC call goes through Retry(CircuitBreaker(TimeLimiter(Bulkhead(call)))) in {@link #stream}, the
+ * one place they are composed.
+ *
+ * <p>Why per wire call and not a decorator around the {@code CacheBackend} methods: one logical
+ * call may be thousands of wire calls (the {@code http} protocol checks 10,000 digests with 10,000
+ * HEADs, a {@code grpc} check is several FindMissingBlobs parts, a blob read first asks for
+ * capabilities). Guarded as one, a single 503 retried all of them, the bulkhead counted one call for
+ * sixteen connections, the time limit and the slow-call threshold judged the batch (12 s for a
+ * healthy cache 20 ms away, so the circuit opened on a healthy cache), and a cached answer counted
+ * as a call. Only the backend knows where its calls leave the process, so it asks the guard there;
+ * a decorator would need each backend to declare its fan-out, which is the same knowledge in a
+ * second place. The {@code MetricsBackend} decorator still times each logical call from outside.
  *
  * <ul>
  *   <li>Failures are {@link BackendException}s and time-outs; they count against the circuit.
- *       Absence (an empty Action Cache answer, {@code BlobNotFoundException}) and malformed data are
- *       answers about the data, so they count as successes and are never retried.</li>
+ *       Absence (an empty answer, {@code BlobNotFoundException}) and malformed data are answers
+ *       about the data, so they count as successes and are never retried.</li>
+ *   <li>A call cut off from downstream (the request's deadline passed, or the engine ended the
+ *       lookup phase for lack of time) after it had used at least half of the time it was allowed
+ *       (the smaller of the time limit and what was left of the request's deadline when it started)
+ *       counts as a failed call, a time-out: it did not answer in time, and a backend that accepts
+ *       calls and never answers must open the circuit. A call cancelled sooner is not counted: its
+ *       caller stopped listening for reasons of its own (a sibling call failed, the client left).</li>
  *   <li>Only {@link BackendException#retryable()} failures are retried, with exponential backoff and
  *       jitter, and never past the request's {@link Deadline}: a retry whose longest possible wait
  *       would reach the deadline is not made, and the last failure is the answer.</li>
- *   <li>A stream (a blob read, a GetTree) is retried only while it has emitted nothing: a
+ *   <li>A stream (a blob read, a GetTree page) is retried only while it has emitted nothing: a
  *       consumer that already holds part of it cannot be handed the start again.</li>
  *   <li>Refusals are {@link BackendException}s that say why: "circuit open", "bulkhead full",
  *       "timed out after ...", so an UNKNOWN verdict's reason names them.</li>
+ *   <li>When the circuit half-opens, the backend's {@link #beforeProbes} hooks run first, so that the
+ *       probes meet a fresh connection attempt rather than a reconnect backoff left from the outage.</li>
  * </ul>
  */
-public final class ResilientBackend implements CacheBackend, AutoCloseable {
-    private final CacheBackend delegate;
+public final class ResilientCallGuard implements CallGuard {
+    private static final Logger log = LoggerFactory.getLogger(ResilientCallGuard.class);
+
+    private final String backend;
     private final ResilienceRegistries registries;
     private final VouchProperties.RetrySettings retrySettings;
     private final Duration timeout;
+    private final NanoClock clock;
     private final CircuitBreaker circuitBreaker;
     private final Retry retry;
     private final Bulkhead bulkhead;
     private final TimeLimiter timeLimiter;
+    private final List<Supplier<? extends Mono<Void>>> beforeProbes = new CopyOnWriteArrayList<>();
+    // what the probes of the current half-open period wait for; started by the first of them
+    private volatile Mono<Void> probesReady = Mono.empty();
 
     /**
      * @param callTimeout the backend's own per-call deadline; the time limiter's default derives from it
      * @param registries where the guards are registered under the backend's name (and so measured)
      */
-    public ResilientBackend(CacheBackend delegate, VouchProperties.Resilience settings, Duration callTimeout,
+    public ResilientCallGuard(String backend, VouchProperties.Resilience settings, Duration callTimeout,
             ResilienceRegistries registries) {
-        this.delegate = delegate;
+        this(backend, settings, callTimeout, registries, NanoClock.system());
+    }
+
+    /** @param clock what the circuit breaker measures its open-state wait and call durations on */
+    public ResilientCallGuard(String backend, VouchProperties.Resilience settings, Duration callTimeout,
+            ResilienceRegistries registries, NanoClock clock) {
+        this.backend = backend;
         this.registries = registries;
         this.retrySettings = settings.retry();
         this.timeout = settings.timeLimiter().timeoutFor(callTimeout);
-        String name = delegate.name();
+        this.clock = clock;
         try {
-            this.circuitBreaker = registries.circuitBreakers().circuitBreaker(name, circuitBreakerConfig(settings.circuitBreaker()));
-            this.retry = registries.retries().retry(name, retryConfig(settings.retry()));
-            this.bulkhead = registries.bulkheads().bulkhead(name, BulkheadConfig.custom()
+            this.circuitBreaker = registries.circuitBreakers().circuitBreaker(backend,
+                    circuitBreakerConfig(settings.circuitBreaker(), clock));
+            this.retry = registries.retries().retry(backend, retryConfig(settings.retry()));
+            this.bulkhead = registries.bulkheads().bulkhead(backend, BulkheadConfig.custom()
                     .maxConcurrentCalls(settings.bulkhead().maxConcurrentCalls())
                     // waiting for a permit would park the calling thread, an event loop
                     .maxWaitDuration(Duration.ZERO)
                     .writableStackTraceEnabled(false)
                     .build());
-            this.timeLimiter = registries.timeLimiters().timeLimiter(name, TimeLimiterConfig.custom()
+            this.timeLimiter = registries.timeLimiters().timeLimiter(backend, TimeLimiterConfig.custom()
                     .timeoutDuration(timeout)
                     .build());
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("vouch.backends (name " + name + ").resilience: " + e.getMessage(), e);
+            throw new IllegalArgumentException("vouch.backends (name " + backend + ").resilience: " + e.getMessage(), e);
         }
+        circuitBreaker.getEventPublisher().onStateTransition(event -> {
+            if (event.getStateTransition().getToState() == CircuitBreaker.State.HALF_OPEN) {
+                probesReady = prepareProbes();
+            }
+        });
     }
 
-    private static CircuitBreakerConfig circuitBreakerConfig(VouchProperties.CircuitBreakerSettings s) {
+    private static CircuitBreakerConfig circuitBreakerConfig(VouchProperties.CircuitBreakerSettings s, NanoClock clock) {
         return CircuitBreakerConfig.custom()
                 .slidingWindowType(CircuitBreakerConfig.SlidingWindowType.COUNT_BASED)
                 .slidingWindowSize(s.slidingWindowSize())
@@ -106,8 +140,8 @@ public final class ResilientBackend implements CacheBackend, AutoCloseable {
                 .recordException(e -> e instanceof BackendException || e instanceof TimeoutException)
                 // our own overload says nothing about the backend's health
                 .ignoreExceptions(BulkheadFullException.class)
-                .clock(SchedulerClock.INSTANCE)
-                .currentTimestampFunction(clock -> SchedulerClock.nanos(), TimeUnit.NANOSECONDS)
+                .clock(new MonotonicClock(clock))
+                .currentTimestampFunction(c -> clock.nanoTime(), TimeUnit.NANOSECONDS)
                 .writableStackTraceEnabled(false)
                 .build();
     }
@@ -122,59 +156,14 @@ public final class ResilientBackend implements CacheBackend, AutoCloseable {
                 .build();
     }
 
-    @Override
-    public String name() {
-        return delegate.name();
-    }
-
     /** The backend's circuit breaker, for health reporting and tests. */
     public CircuitBreaker circuitBreaker() {
         return circuitBreaker;
     }
 
     @Override
-    public Mono<BackendCapabilities> capabilities(Scope scope) {
-        return guard("capabilities", () -> delegate.capabilities(scope).flux()).singleOrEmpty();
-    }
-
-    @Override
-    public Mono<ActionResult> getActionResult(Scope scope, Digest action) {
-        return guard("getActionResult " + action, () -> delegate.getActionResult(scope, action).flux()).singleOrEmpty();
-    }
-
-    @Override
-    public Mono<DigestSet> findMissing(Scope scope, DigestSet digests) {
-        return guard("findMissing of " + digests.size() + " digests", () -> delegate.findMissing(scope, digests).flux())
-                .singleOrEmpty();
-    }
-
-    @Override
-    public Flux<ByteBuffer> readBlob(Scope scope, Digest digest) {
-        return guard("readBlob " + digest, () -> delegate.readBlob(scope, digest));
-    }
-
-    // The whole-message reads go to the delegate's own versions (which may be cheaper than a
-    // generic readBlob), each as one guarded call.
-
-    @Override
-    public Mono<byte[]> readSmallBlob(Scope scope, Digest digest) {
-        return guard("readBlob " + digest, () -> delegate.readSmallBlob(scope, digest).flux()).singleOrEmpty();
-    }
-
-    @Override
-    public Mono<Tree> readTree(Scope scope, Digest treeDigest) {
-        return guard("readTree " + treeDigest, () -> delegate.readTree(scope, treeDigest).flux()).singleOrEmpty();
-    }
-
-    @Override
-    public Mono<Directory> readDirectory(Scope scope, Digest directoryDigest) {
-        return guard("readDirectory " + directoryDigest, () -> delegate.readDirectory(scope, directoryDigest).flux())
-                .singleOrEmpty();
-    }
-
-    @Override
-    public Flux<Directory> getTree(Scope scope, Digest rootDirectory) {
-        return guard("getTree " + rootDirectory, () -> delegate.getTree(scope, rootDirectory));
+    public void beforeProbes(Supplier<? extends Mono<Void>> prepare) {
+        beforeProbes.add(prepare);
     }
 
     /**
@@ -182,16 +171,26 @@ public final class ResilientBackend implements CacheBackend, AutoCloseable {
      * outermost). Single answers come here as one-element streams: for them "nothing emitted yet" always
      * holds until the answer, and the time limit on the first element is a limit on the whole call.
      */
-    private <T> Flux<T> guard(String operation, Supplier<Flux<T>> call) {
+    @Override
+    public <T> Flux<T> stream(String operation, Supplier<? extends Flux<T>> call) {
         return Flux.deferContextual(context -> {
             Attempts attempts = new Attempts(operation, Deadline.from(context));
             return Flux.defer(() -> {
-                        attempts.started();
-                        return call.get();
+                        Attempt attempt = attempts.next();
+                        return Flux.defer(() -> {
+                                    attempt.started();
+                                    // a probe (the circuit let it through half-open) waits for the backend's preparations
+                                    Mono<Void> ready = circuitBreaker.getState() == CircuitBreaker.State.HALF_OPEN
+                                            ? probesReady : Mono.empty();
+                                    return ready.thenMany(Flux.defer(call));
+                                })
+                                .transformDeferred(BulkheadOperator.of(bulkhead))
+                                .transformDeferred(TimeLimiterOperator.of(timeLimiter))
+                                .doOnTerminate(attempt::ended)
+                                // here only cancels from downstream arrive: the time limiter's own ends in an error
+                                .doOnCancel(attempt::cancelled)
+                                .transformDeferred(CircuitBreakerOperator.of(circuitBreaker));
                     })
-                    .transformDeferred(BulkheadOperator.of(bulkhead))
-                    .transformDeferred(TimeLimiterOperator.of(timeLimiter))
-                    .transformDeferred(CircuitBreakerOperator.of(circuitBreaker))
                     .doOnNext(element -> attempts.emitted())
                     // inside the retry, so that what it decides on is the explained failure
                     .onErrorMap(attempts::explain)
@@ -200,11 +199,20 @@ public final class ResilientBackend implements CacheBackend, AutoCloseable {
     }
 
     @Override
-    public void close() throws Exception {
-        registries.remove(name());
-        if (delegate instanceof AutoCloseable closeable) {
-            closeable.close();
-        }
+    public void close() {
+        registries.remove(backend);
+    }
+
+    /** Every registered preparation, run once and shared by the probes of one half-open period. */
+    private Mono<Void> prepareProbes() {
+        return Flux.fromIterable(beforeProbes)
+                .flatMap(prepare -> Mono.defer(prepare).onErrorResume(e -> {
+                    // a failed preparation leaves the probe to meet the backend as it is
+                    log.warn("backend {}: preparing the circuit's probes failed: {}", backend, e.toString());
+                    return Mono.empty();
+                }))
+                .then()
+                .cache();
     }
 
     /** One logical call: its attempts so far, whether it has emitted, and the request's deadline. */
@@ -219,8 +227,8 @@ public final class ResilientBackend implements CacheBackend, AutoCloseable {
             this.deadline = deadline;
         }
 
-        void started() {
-            started.incrementAndGet();
+        Attempt next() {
+            return new Attempt(this);
         }
 
         void emitted() {
@@ -228,7 +236,6 @@ public final class ResilientBackend implements CacheBackend, AutoCloseable {
         }
 
         Throwable explain(Throwable error) {
-            String backend = name();
             if (error instanceof CallNotPermittedException) {
                 return new BackendException(backend, "backend " + backend + ": circuit open (" + whyOpen() + "); "
                         + operation + " not attempted", error, false);
@@ -258,6 +265,48 @@ public final class ResilientBackend implements CacheBackend, AutoCloseable {
                 }
             }
             return b;
+        }
+    }
+
+    /** One attempt of a logical call: when it went out, and how long it was allowed. */
+    private final class Attempt {
+        private final Attempts call;
+        private long startedAt;
+        private long allowedNanos;
+        private volatile boolean running;
+
+        Attempt(Attempts call) {
+            this.call = call;
+        }
+
+        void started() {
+            call.started.incrementAndGet();
+            startedAt = clock.nanoTime();
+            Duration allowed = call.deadline.map(Deadline::remaining)
+                    .filter(left -> left.compareTo(timeout) < 0)
+                    .orElse(timeout);
+            allowedNanos = allowed.toNanos();
+            running = true;
+        }
+
+        void ended() {
+            running = false;
+        }
+
+        /**
+         * Cut off from downstream. Counted as a time-out when it had used at least half of its time
+         * and answered nothing yet (once a stream has emitted, resilience4j records it as a success
+         * with its duration, so a slow one still counts as slow).
+         */
+        void cancelled() {
+            if (!running || call.emitted.get()) {
+                return;
+            }
+            long elapsed = clock.nanoTime() - startedAt;
+            if (elapsed * 2 >= allowedNanos) {
+                circuitBreaker.onError(elapsed, TimeUnit.NANOSECONDS, new TimeoutException(call.operation
+                        + " cut off unanswered after " + format(Duration.ofNanos(elapsed))));
+            }
         }
     }
 

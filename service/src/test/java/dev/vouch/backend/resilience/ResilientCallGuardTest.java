@@ -40,10 +40,11 @@ import reactor.test.scheduler.VirtualTimeScheduler;
 
 /**
  * The resilience layer seen through the real validation engine: verdicts and reasons, calls that
- * reach the backend, and the circuit's state. Every wait (backoff, open-state wait, time limit) runs
- * on a virtual clock that the test advances.
+ * reach the backend, and the circuit's state. The scripted backend makes one wire call per
+ * operation, each guarded. Every wait (backoff, open-state wait, time limit) runs on a virtual
+ * clock that the test advances.
  */
-class ResilientBackendTest {
+class ResilientCallGuardTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
     private static final Scope SCOPE = Scope.of("");
     private static final VouchProperties.Limits LIMITS =
@@ -52,6 +53,7 @@ class ResilientBackendTest {
     private final ScriptedBackend fake = new ScriptedBackend("remote");
     private final ResilienceRegistries registries = ResilienceRegistries.create();
     private VirtualTimeScheduler clock;
+    private ResilientCallGuard guard;
 
     @BeforeEach
     void virtualTime() {
@@ -73,8 +75,10 @@ class ResilientBackendTest {
                 new VouchProperties.TimeLimiterSettings(Duration.ofSeconds(1)));
     }
 
-    private ResilientBackend resilient(VouchProperties.Resilience settings) {
-        return new ResilientBackend(fake, settings, Duration.ofSeconds(30), registries);
+    /** The scripted backend behind a guard with {@code settings}. */
+    private ScriptedBackend resilient(VouchProperties.Resilience settings) {
+        guard = new ResilientCallGuard("remote", settings, Duration.ofSeconds(30), registries);
+        return fake.guardedBy(guard);
     }
 
     private static Mono<List<ActionVerdict>> validation(CacheBackend backend, Digest... actions) {
@@ -108,7 +112,7 @@ class ResilientBackendTest {
 
     @Test
     void circuitOpensAfterFailuresThenAnswersWithoutCallingTheBackend() {
-        ResilientBackend backend = resilient(resilience(4, 1, 64));
+        ScriptedBackend backend = resilient(resilience(4, 1, 64));
         fake.failAlways(GET_ACTION_RESULT, internal());
 
         // capabilities succeeds, three lookups fail: 3 of 4 calls, over the 50% threshold
@@ -117,7 +121,7 @@ class ResilientBackendTest {
         assertThat(first).extracting(ActionVerdict::verdict).containsOnly(Verdict.UNKNOWN);
         assertThat(first).extracting(ActionVerdict::reason)
                 .filteredOn(reason -> reason.contains("INTERNAL: disk on fire")).hasSize(3);
-        assertThat(backend.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.OPEN);
+        assertThat(guard.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.OPEN);
 
         // even a backend that has recovered is not asked while the circuit is open
         fake.recover();
@@ -136,10 +140,10 @@ class ResilientBackendTest {
 
     @Test
     void halfOpenProbesCloseTheCircuitWhenTheBackendRecovers() {
-        ResilientBackend backend = resilient(resilience(4, 1, 64));
+        ScriptedBackend backend = resilient(resilience(4, 1, 64));
         fake.failAlways(GET_ACTION_RESULT, internal());
         validate(backend, fourAbsentActions());
-        assertThat(backend.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.OPEN);
+        assertThat(guard.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.OPEN);
         fake.recover();
         Digest stored = fake.putAction("compile", ActionResult.newBuilder()
                 .addOutputFiles(file("out/a.o", fake.putBlob("a.o"))).build());
@@ -153,14 +157,14 @@ class ResilientBackendTest {
         List<ActionVerdict> probed = validate(backend, stored);
 
         assertThat(probed).singleElement().satisfies(v -> assertThat(v.verdict()).isEqualTo(Verdict.HIT));
-        assertThat(backend.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.CLOSED);
+        assertThat(guard.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.CLOSED);
         assertThat(validate(backend, stored)).singleElement()
                 .satisfies(v -> assertThat(v.verdict()).isEqualTo(Verdict.HIT));
     }
 
     @Test
     void transientUnavailableIsRetriedAndTheVerdictFollowsTheData() {
-        ResilientBackend backend = resilient(resilience(20, 3, 64));
+        ScriptedBackend backend = resilient(resilience(20, 3, 64));
         Digest present = fake.putBlob("a.o");
         Digest gone = fake.absentBlob("b.o");
         Digest action = fake.putAction("compile", ActionResult.newBuilder()
@@ -180,12 +184,12 @@ class ResilientBackendTest {
 
         assertThat(fake.calls(GET_ACTION_RESULT)).isEqualTo(3);
         assertThat(fake.calls(FIND_MISSING)).isEqualTo(2);
-        assertThat(backend.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.CLOSED);
+        assertThat(guard.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.CLOSED);
     }
 
     @Test
     void retriesGiveUpAfterMaxAttemptsWithTheLastFailure() {
-        ResilientBackend backend = resilient(resilience(20, 3, 64));
+        ScriptedBackend backend = resilient(resilience(20, 3, 64));
         fake.failAlways(GET_ACTION_RESULT, unavailable());
 
         StepVerifier.create(validation(backend, fake.absentBlob("a")))
@@ -200,7 +204,7 @@ class ResilientBackendTest {
 
     @Test
     void notFoundIsNeverRetriedNorCountedAsAFailure() {
-        ResilientBackend backend = resilient(resilience(4, 3, 64));
+        ScriptedBackend backend = resilient(resilience(4, 3, 64));
         Digest gone = fake.absentBlob("evicted");
 
         for (int i = 0; i < 10; i++) {
@@ -214,13 +218,13 @@ class ResilientBackendTest {
         assertThat(verdicts).singleElement().satisfies(v -> assertThat(v.verdict()).isEqualTo(Verdict.MISS));
         assertThat(fake.calls(GET_ACTION_RESULT)).isEqualTo(11);
         assertThat(fake.calls(READ_BLOB)).isEqualTo(10);
-        assertThat(backend.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.CLOSED);
-        assertThat(backend.circuitBreaker().getMetrics().getNumberOfFailedCalls()).isZero();
+        assertThat(guard.circuitBreaker().getState()).isEqualTo(CircuitBreaker.State.CLOSED);
+        assertThat(guard.circuitBreaker().getMetrics().getNumberOfFailedCalls()).isZero();
     }
 
     @Test
     void nonRetryableFailureIsNotRetried() {
-        ResilientBackend backend = resilient(resilience(20, 3, 64));
+        ScriptedBackend backend = resilient(resilience(20, 3, 64));
         fake.failAlways(GET_ACTION_RESULT, new BackendException("remote",
                 "backend remote: GetActionResult failed: INVALID_ARGUMENT: bad digest"));
 
@@ -235,7 +239,7 @@ class ResilientBackendTest {
 
     @Test
     void retriesStopAtTheRequestDeadline() {
-        ResilientBackend backend = resilient(resilience(20, 5, 64));
+        ScriptedBackend backend = resilient(resilience(20, 5, 64));
         fake.failAlways(GET_ACTION_RESULT, unavailable());
         Digest action = fake.absentBlob("a");
         // the first backoff is at most 75ms, the second could be 150ms: past a deadline 120ms away
@@ -262,7 +266,7 @@ class ResilientBackendTest {
 
     @Test
     void bulkheadFullAnswersUnknownWithReasonAndSparesTheCircuit() {
-        ResilientBackend backend = resilient(resilience(20, 1, 1));
+        ScriptedBackend backend = resilient(resilience(20, 1, 1));
         Digest stuck = fake.putAction("stuck", ActionResult.getDefaultInstance());
         Digest other = fake.putAction("other", ActionResult.newBuilder()
                 .addOutputFiles(file("out/a.o", fake.putBlob("a.o"))).build());
@@ -277,13 +281,13 @@ class ResilientBackendTest {
                 })
                 .verifyComplete();
         // the time-out is the backend's failure; our own full bulkhead is not
-        assertThat(backend.circuitBreaker().getMetrics().getNumberOfFailedCalls()).isEqualTo(1);
-        assertThat(backend.circuitBreaker().getMetrics().getNumberOfBufferedCalls()).isEqualTo(2);
+        assertThat(guard.circuitBreaker().getMetrics().getNumberOfFailedCalls()).isEqualTo(1);
+        assertThat(guard.circuitBreaker().getMetrics().getNumberOfBufferedCalls()).isEqualTo(2);
     }
 
     @Test
     void streamIsRetriedOnlyBeforeItsFirstChunk() {
-        ResilientBackend backend = resilient(resilience(20, 3, 64));
+        ScriptedBackend backend = resilient(resilience(20, 3, 64));
         Digest blob = fake.putBlob("hello world");
         fake.failNext(READ_BLOB, 1, unavailable());
 
