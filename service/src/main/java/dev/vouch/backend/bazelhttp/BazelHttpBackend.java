@@ -98,7 +98,12 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
                 return DataBufferUtils.join(response.bodyToFlux(DataBuffer.class), maxActionResultBytes)
                         .map(BazelHttpBackend::drain)
                         .defaultIfEmpty(new byte[0])
-                        .map(bytes -> parse(action, bytes));
+                        .map(bytes -> parse(action, bytes))
+                        // an entry too large to be one is the cache's answer, as a malformed one is: one planted
+                        // huge entry asked for again and again must not open the circuit for every request
+                        .onErrorMap(DataBufferLimitException.class, e -> new MalformedBlobException(action,
+                                "Action Cache entry " + action + " is larger than " + maxActionResultBytes
+                                        + " bytes (vouch.limits.max-action-result-bytes)", e));
             }).transform(call -> withinTimeout(call, "GET " + path)));
         });
     }

@@ -179,9 +179,10 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                 // an entry that does not parse is the server's answer, malformed: not a failure of the server
                 .onErrorMap(e -> CallFailures.unparsable(e) != null, e -> new MalformedBlobException(action,
                         "Action Cache entry " + action + " is not a valid ActionResult", CallFailures.unparsable(e)))
+                // too large to be an ActionResult: the server's answer, as a malformed one is (not a failure)
                 .onErrorMap(e -> isOverSizeLimit(e)
-                        ? new BackendException(name, "backend " + name + ": " + operation + " answered more than "
-                                + maxActionResultBytes + " bytes (vouch.limits.max-action-result-bytes)", e, false)
+                        ? new MalformedBlobException(action, "Action Cache entry " + action + " is larger than "
+                                + maxActionResultBytes + " bytes (vouch.limits.max-action-result-bytes)", e)
                         : failures.of(operation, e)));
     }
 

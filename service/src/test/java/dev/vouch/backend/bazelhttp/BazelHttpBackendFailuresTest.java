@@ -178,7 +178,20 @@ class BazelHttpBackendFailuresTest {
 
     @Test
     void malformedActionResultsDoNotOpenTheCircuit() {
-        serve(exchange -> respond(exchange, 200, new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff}));
+        repeatedEntriesLeaveTheCircuitClosed(new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff},
+                "malformed ActionResult: Action Cache entry " + ACTION + " is not a valid ActionResult");
+    }
+
+    /** Too large to be an ActionResult is an answer about the data too: a planted huge entry must not open the circuit. */
+    @Test
+    void oversizedActionResultsDoNotOpenTheCircuit() {
+        repeatedEntriesLeaveTheCircuitClosed(new byte[2 << 20],
+                "malformed ActionResult: Action Cache entry " + ACTION + " is larger than 1048576 bytes "
+                        + "(vouch.limits.max-action-result-bytes)");
+    }
+
+    private void repeatedEntriesLeaveTheCircuitClosed(byte[] entry, String reasonPrefix) {
+        serve(exchange -> respond(exchange, 200, entry));
         // a window of 4 calls, judged from the 4th, opens at 50% failures
         VouchProperties.Resilience settings = new VouchProperties.Resilience(
                 new VouchProperties.CircuitBreakerSettings(50, Duration.ofSeconds(5), 80, 4, 4, Duration.ofSeconds(30), 3),
@@ -200,8 +213,7 @@ class BazelHttpBackendFailuresTest {
         assertThat(guard.circuitBreaker().getMetrics().getNumberOfFailedCalls()).isZero();
         assertThat(verdicts).allSatisfy(verdict -> {
             assertThat(verdict.verdict()).as(verdict.toString()).isEqualTo(Verdict.UNKNOWN);
-            assertThat(verdict.reason())
-                    .startsWith("malformed ActionResult: Action Cache entry " + ACTION + " is not a valid ActionResult");
+            assertThat(verdict.reason()).startsWith(reasonPrefix);
         });
     }
 

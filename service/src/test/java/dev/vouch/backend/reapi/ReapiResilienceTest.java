@@ -271,6 +271,21 @@ class ReapiResilienceTest {
 
     @Test
     void malformedActionResultsDoNotOpenTheCircuit() throws IOException {
+        Digest action = new Digest("0".repeat(64), 1);
+        repeatedEntriesLeaveTheCircuitClosed(new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff}, action,
+                "malformed ActionResult: Action Cache entry " + action + " is not a valid ActionResult");
+    }
+
+    /** An entry too large to be an ActionResult (refused by its length prefix) is an answer too, not a failure. */
+    @Test
+    void oversizedActionResultsDoNotOpenTheCircuit() throws IOException {
+        Digest action = new Digest("0".repeat(64), 1);
+        repeatedEntriesLeaveTheCircuitClosed(new byte[2 << 20], action, "malformed ActionResult: Action Cache entry "
+                + action + " is larger than 1048576 bytes (vouch.limits.max-action-result-bytes)");
+    }
+
+    private void repeatedEntriesLeaveTheCircuitClosed(byte[] entry, Digest action, String reasonPrefix)
+            throws IOException {
         // a server whose Action Cache answers bytes that are no ActionResult
         MethodDescriptor<GetActionResultRequest, byte[]> raw = ActionCacheGrpc.getGetActionResultMethod()
                 .toBuilder(ProtoUtils.marshaller(GetActionResultRequest.getDefaultInstance()), new RawBytes())
@@ -278,7 +293,7 @@ class ReapiResilienceTest {
         Server server = ServerBuilder.forPort(0)
                 .addService(ServerServiceDefinition.builder(ActionCacheGrpc.SERVICE_NAME)
                         .addMethod(raw, ServerCalls.asyncUnaryCall((request, response) -> {
-                            response.onNext(new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff});
+                            response.onNext(entry);
                             response.onCompleted();
                         }))
                         .build())
@@ -287,7 +302,6 @@ class ReapiResilienceTest {
                 .start();
         open.add(() -> server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
         ReapiBackend backend = resilient("grpc://127.0.0.1:" + server.getPort(), 4);
-        Digest action = new Digest("0".repeat(64), 1);
 
         List<ActionVerdict> verdicts = new ArrayList<>();
         for (int i = 0; i < 8; i++) {
@@ -299,8 +313,7 @@ class ReapiResilienceTest {
         assertThat(guard.circuitBreaker().getMetrics().getNumberOfFailedCalls()).isZero();
         assertThat(verdicts).allSatisfy(verdict -> {
             assertThat(verdict.verdict()).as(verdict.toString()).isEqualTo(Verdict.UNKNOWN);
-            assertThat(verdict.reason())
-                    .startsWith("malformed ActionResult: Action Cache entry " + action + " is not a valid ActionResult");
+            assertThat(verdict.reason()).startsWith(reasonPrefix);
         });
     }
 
