@@ -25,7 +25,8 @@ RUN --mount=type=cache,target=/root/.m2 ./mvnw -B -ntp -DskipTests package && cp
 FROM scratch AS jar-prebuilt
 COPY service/target/vouch.jar /vouch.jar
 
-# Only the stage JAR names is built (BuildKit and buildah skip stages nothing needs).
+# Only the stage JAR names is built (BuildKit and buildah skip stages nothing needs). Buildah
+# before 1.29 (Debian 12's podman 4.3) ignores JAR's default here: give --build-arg JAR=build there.
 FROM jar-${JAR} AS jar
 
 # Spring Boot's layers (dependencies, loader, snapshot dependencies, application) become image
