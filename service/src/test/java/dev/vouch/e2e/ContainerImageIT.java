@@ -76,7 +76,7 @@ class ContainerImageIT {
                 Podman.ULIMITS, List.of(BASE_IMAGE, "true")));
         assumeTrue(probe.ok(), () -> "podman cannot run containers here:\n" + probe.output());
 
-        Podman.check(Duration.ofMinutes(10), concat(List.of("build", "--network=host", "--format", "docker"),
+        Podman.check(Duration.ofMinutes(10), concat(List.of("build", "--network=host", "--format", "docker", "--force-rm"),
                 Podman.ULIMITS, List.of("--build-arg", "BASE=" + BASE_IMAGE, "--build-arg", "JAR=prebuilt",
                         "-t", IMAGE, "-f", REPO.resolve("Dockerfile").toString(), REPO.toString())));
 
