@@ -283,6 +283,7 @@ public class CompletenessValidator implements CacheValidator {
                         }
                         metrics.blobsMissing(backendName, byKind(walked, missing));
                         // Tree blobs are hash-checked when read, in EXISTENCE too
+                        metrics.blobsCorrupt(backendName, byKind(walked, corruptTrees));
                         return Flux.fromIterable(walked).map(outcome -> judge(outcome, missing, corruptTrees, undecided));
                     });
         }

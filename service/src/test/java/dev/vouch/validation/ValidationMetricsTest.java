@@ -124,6 +124,22 @@ class ValidationMetricsTest {
         assertThat(byKind(registry, "vouch.blobs.missing").values()).containsOnly(0.0);
     }
 
+    @Test
+    void damagedTreeInExistenceModeIsCountedCorrupt() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        Digest tree = backend.putMessage(Tree.newBuilder()
+                .setRoot(Directory.newBuilder().addFiles(fileNode("gen.c", backend.putBlob("source")))).build());
+        backend.corruptOneByte(tree);
+        Digest action = backend.putAction("damaged tree", ActionResult.newBuilder()
+                .addOutputDirectories(treeOutput("out/gen", tree)).build());
+
+        CompletenessValidatorTest.validate(validator(registry), request(Mode.EXISTENCE, false, action));
+
+        // the verdict is PARTIAL for a corrupt Tree, so the corrupt counter must say why
+        assertThat(verdicts(registry, "PARTIAL")).isEqualTo(1);
+        assertThat(byKind(registry, "vouch.blobs.corrupt")).containsEntry("OUTPUT_DIRECTORY_TREE", 1.0);
+    }
+
     /** The counter's value by its {@code kind} tag ("none" where it has none), on backend "fake". */
     private static Map<String, Double> byKind(MeterRegistry registry, String name) {
         Map<String, Double> counts = new TreeMap<>();
