@@ -2,7 +2,6 @@ package dev.vouch.ops;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import build.bazel.remote.execution.v2.ActionResult;
 import build.bazel.remote.execution.v2.OutputFile;
@@ -32,6 +31,7 @@ import java.util.Comparator;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.regex.Matcher;
@@ -42,6 +42,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.condition.EnabledIf;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.context.TestConfiguration;
@@ -64,6 +65,8 @@ import tools.jackson.databind.json.JsonMapper;
  * names must exist in what the service exports. Skipped where Debian's {@code prometheus} is not
  * installed ({@code .ci/run} installs it).
  */
+@EnabledIf(value = "prometheusInstalled", disabledReason = "Debian's prometheus is not installed (apt-get install "
+        + "prometheus): the dashboard and rules are not checked against the service")
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT)
 @Import(DashboardAndRulesAgainstServiceTest.HeldInstances.class)
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -75,11 +78,12 @@ class DashboardAndRulesAgainstServiceTest {
     private static final int UNREACHABLE_PORT = closedPort();
 
     // made by hand: with one instance per class the context starts before JUnit would inject a static @TempDir
-    private static final Path dataDir = temporaryDirectory("vouch-ops-data");
-    private static final Path prometheusDir = temporaryDirectory("vouch-ops-prometheus");
+    private static Path dataDir;
+    private static Path prometheusDir;
 
     @DynamicPropertySource
     static void properties(DynamicPropertyRegistry registry) {
+        dataDir = temporaryDirectory("vouch-ops-data");
         registry.add("vouch.grpc.port", () -> "0");
         registry.add("vouch.data-dir", () -> dataDir.toString());
         registry.add("vouch.backends[0].name", () -> "embedded");
@@ -121,12 +125,15 @@ class DashboardAndRulesAgainstServiceTest {
     private Prometheus prometheus;
     private JsonNode ruleGroups;
 
+    // decided before the application starts, so that a machine without Prometheus does not start it for nothing
+    static boolean prometheusInstalled() {
+        return Prometheus.binary() != null;
+    }
+
     @BeforeAll
     void scrapeAWorkload() throws Exception {
-        Path binary = Prometheus.binary();
-        assumeTrue(binary != null, "Debian's prometheus is not installed (apt-get install prometheus): the dashboard "
-                + "and rules are not checked against the service");
-        prometheus = Prometheus.start(binary, prometheusDir, "127.0.0.1:" + port, "/actuator/prometheus",
+        prometheusDir = temporaryDirectory("vouch-ops-prometheus");
+        prometheus = Prometheus.start(Prometheus.binary(), prometheusDir, "127.0.0.1:" + port, "/actuator/prometheus",
                 List.of(OpsFiles.RULES));
         prometheus.awaitScrapes(1, Instant.EPOCH, WAIT);
 
@@ -143,7 +150,7 @@ class DashboardAndRulesAgainstServiceTest {
         if (prometheus != null) {
             prometheus.close();
         }
-        for (Path dir : List.of(dataDir, prometheusDir)) {
+        for (Path dir : Stream.of(dataDir, prometheusDir).filter(Objects::nonNull).toList()) {
             try (Stream<Path> files = Files.walk(dir)) {
                 for (Path file : files.sorted(Comparator.reverseOrder()).toList()) {
                     Files.delete(file);
