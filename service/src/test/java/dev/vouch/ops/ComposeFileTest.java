@@ -259,7 +259,10 @@ class ComposeFileTest {
     }
 
     private static List<Class<?>> vouchConfigurationClasses() {
+        // as VouchApplication's @ConfigurationPropertiesScan finds them; reading only *Properties classes
+        // keeps the scan off the large generated protobuf classes
         ClassPathScanningCandidateComponentProvider scanner = new ClassPathScanningCandidateComponentProvider(false);
+        scanner.setResourcePattern("**/*Properties.class");
         scanner.addIncludeFilter(new AnnotationTypeFilter(ConfigurationProperties.class));
         List<Class<?>> classes = new ArrayList<>();
         for (BeanDefinition candidate : scanner.findCandidateComponents("dev.vouch")) {
