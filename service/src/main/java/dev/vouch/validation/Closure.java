@@ -108,6 +108,12 @@ final class Closure {
         return bytes;
     }
 
+    /** The kind {@code digest} was first met as, or null when this closure does not hold it. */
+    BlobKind kindOf(Digest digest) {
+        Reference reference = references.get(digest);
+        return reference == null ? null : reference.kind;
+    }
+
     List<BlobProblem> problems(Predicate<Digest> isProblem) {
         List<BlobProblem> problems = new ArrayList<>();
         references.forEach((digest, reference) -> {

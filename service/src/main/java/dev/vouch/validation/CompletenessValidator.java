@@ -324,8 +324,9 @@ public class CompletenessValidator implements CacheValidator {
                                 answer.part().forEach(d -> undecided.put(d, reason));
                             }
                         }
-                        metrics.blobsMissing(backendName, missing.size());
+                        metrics.blobsMissing(backendName, byKind(walked, missing));
                         // Tree blobs are hash-checked when read, in EXISTENCE too
+                        metrics.blobsCorrupt(backendName, byKind(walked, corruptTrees));
                         return Flux.fromIterable(walked).map(outcome -> judge(outcome, missing, corruptTrees, undecided));
                     });
         }
@@ -381,10 +382,28 @@ public class CompletenessValidator implements CacheValidator {
                             }
                         }
                         metrics.blobsChecked(backendName, fetcher.reads());
-                        metrics.blobsMissing(backendName, missing.size());
-                        metrics.blobsCorrupt(backendName, corrupt.size());
+                        metrics.blobsMissing(backendName, byKind(walked, missing));
+                        metrics.blobsCorrupt(backendName, byKind(walked, corrupt));
                         return Flux.fromIterable(walked).map(outcome -> judge(outcome, missing, corrupt, undecided));
                     });
+        }
+
+        /**
+         * How many of {@code blobs} there are of each kind, each blob counted once under the kind
+         * the first walked closure holding it met it as (as its result lists it).
+         */
+        private static Map<BlobKind, Long> byKind(List<Outcome> walked, Set<Digest> blobs) {
+            Map<BlobKind, Long> counts = new EnumMap<>(BlobKind.class);
+            for (Digest digest : blobs) {
+                for (Outcome outcome : walked) {
+                    BlobKind kind = outcome.closure().kindOf(digest);
+                    if (kind != null) {
+                        counts.merge(kind, 1L, Long::sum);
+                        break;
+                    }
+                }
+            }
+            return counts;
         }
 
         /** @param undecided blobs whose state is unknown, each with the reason */

@@ -4,6 +4,7 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
+import java.util.Map;
 
 /**
  * The validation meters whose Prometheus names SPEC "Metrics" fixes (dashboards and alerts use them).
@@ -50,14 +51,29 @@ public class ValidationMetrics {
         counter("vouch.blobs.checked", "Digests sent to existence checks or blobs read back", backend).increment(count);
     }
 
-    /** Distinct blobs found missing in one request (by an existence check or a failed Tree/Directory read). */
-    public void blobsMissing(String backend, long count) {
-        counter("vouch.blobs.missing", "Blobs found missing", backend).increment(count);
+    /**
+     * Distinct blobs found missing in one request (by an existence check or a failed Tree/Directory
+     * read), by the kind of reference that needs them: {@code vouch_blobs_missing_total{backend,kind}}.
+     */
+    public void blobsMissing(String backend, Map<BlobKind, Long> byKind) {
+        countByKind("vouch.blobs.missing", "Blobs found missing", backend, byKind);
     }
 
-    /** Distinct blobs read back in one request (mode FETCH) whose bytes did not match their digest. */
-    public void blobsCorrupt(String backend, long count) {
-        counter("vouch.blobs.corrupt", "Blobs found corrupt", backend).increment(count);
+    /**
+     * Distinct blobs of one request whose bytes did not match their digest (any blob in mode FETCH,
+     * Tree blobs in both modes), by kind: {@code vouch_blobs_corrupt_total{backend,kind}}.
+     */
+    public void blobsCorrupt(String backend, Map<BlobKind, Long> byKind) {
+        countByKind("vouch.blobs.corrupt", "Blobs found corrupt", backend, byKind);
+    }
+
+    // every kind is registered, at zero if need be, so that rate() over a kind has a series from the first check on
+    private void countByKind(String name, String description, String backend, Map<BlobKind, Long> byKind) {
+        for (BlobKind kind : BlobKind.values()) {
+            Counter.builder(name).description(description).tag("backend", backend).tag("kind", kind.name())
+                    .register(registry)
+                    .increment(byKind.getOrDefault(kind, 0L));
+        }
     }
 
     private Counter counter(String name, String description, String backend) {

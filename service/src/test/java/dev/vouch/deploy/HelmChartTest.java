@@ -12,6 +12,7 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.marcnuri.helm.Helm;
 import com.marcnuri.helm.LintResult;
 import com.marcnuri.helm.TemplateCommand;
+import dev.vouch.config.MetricsProperties;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.config.VouchProperties.BackendType;
 import io.fabric8.kubernetes.api.model.ConfigMap;
@@ -340,7 +341,8 @@ class HelmChartTest {
 
     /**
      * values.schema.json lists Vouch's keys (additionalProperties false), so it must list every key
-     * of Vouch's configuration records and nothing else; the chart sets four of them itself.
+     * of Vouch's configuration records ({@code vouch.*}, {@code vouch.metrics.*}) and nothing else; the
+     * chart sets some of them itself.
      */
     @Test
     void theSchemaKnowsExactlyVouchsConfigurationKeys() throws IOException {
@@ -349,6 +351,7 @@ class HelmChartTest {
         schemaKeys(schema.at("/properties/vouch"), "", inSchema);
         Set<String> inRecords = new TreeSet<>();
         recordKeys(VouchProperties.class, "", inRecords);
+        recordKeys(MetricsProperties.class, "metrics.", inRecords);
         inRecords.removeAll(Set.of("data-dir", "grpc.port", "grpc.shutdown-grace-seconds"));
         assertThat(inSchema).isEqualTo(inRecords);
     }

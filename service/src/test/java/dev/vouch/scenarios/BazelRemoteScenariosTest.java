@@ -13,7 +13,9 @@ import org.testcontainers.utility.DockerImageName;
  * runs the same scenarios everywhere.
  */
 @Testcontainers(disabledWithoutDocker = true)
-class BazelRemoteScenariosTest extends CacheScenarios {
+public class BazelRemoteScenariosTest extends CacheScenarios {
+    /** The bazel-remote these scenarios run against; docker-compose.yml runs the same. */
+    public static final String IMAGE = "buchgr/bazel-remote-cache:v2.6.2";
     private static final int HTTP_PORT = 8080;
     private static final int GRPC_PORT = 9092;
 
@@ -21,7 +23,7 @@ class BazelRemoteScenariosTest extends CacheScenarios {
     // entry to judge it, exactly as it would after the blobs were evicted later
     @Container
     static final GenericContainer<?> BAZEL_REMOTE = new GenericContainer<>(
-            DockerImageName.parse("buchgr/bazel-remote-cache:v2.6.2"))
+            DockerImageName.parse(IMAGE))
             .withExposedPorts(HTTP_PORT, GRPC_PORT)
             .withCommand("--dir=/data", "--max_size=1", "--port=" + HTTP_PORT, "--grpc_port=" + GRPC_PORT,
                     "--disable_http_ac_validation", "--disable_grpc_ac_deps_check")

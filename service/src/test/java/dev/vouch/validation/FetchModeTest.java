@@ -418,8 +418,10 @@ class FetchModeTest {
 
         // the tree, then each distinct file once
         assertThat(registry.get("vouch.blobs.checked").tag("backend", "fake").counter().count()).isEqualTo(4);
-        assertThat(registry.get("vouch.blobs.missing").tag("backend", "fake").counter().count()).isEqualTo(1);
-        assertThat(registry.get("vouch.blobs.corrupt").tag("backend", "fake").counter().count()).isEqualTo(1);
+        assertThat(registry.get("vouch.blobs.missing").tags("backend", "fake", "kind", "OUTPUT_FILE").counter().count())
+                .isEqualTo(1);
+        assertThat(registry.get("vouch.blobs.corrupt").tags("backend", "fake", "kind", "OUTPUT_FILE").counter().count())
+                .isEqualTo(1);
         assertThat(registry.get("vouch.verdicts").tags("mode", "FETCH", "verdict", "PARTIAL").counter().count())
                 .isEqualTo(1);
     }

@@ -1,10 +1,14 @@
 package dev.vouch.validation;
 
 import static dev.vouch.validation.CompletenessValidatorTest.file;
+import static dev.vouch.validation.CompletenessValidatorTest.fileNode;
 import static dev.vouch.validation.CompletenessValidatorTest.request;
+import static dev.vouch.validation.CompletenessValidatorTest.treeOutput;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import build.bazel.remote.execution.v2.ActionResult;
+import build.bazel.remote.execution.v2.Directory;
+import build.bazel.remote.execution.v2.Tree;
 import dev.vouch.backend.BackendException;
 import dev.vouch.config.MetricsProperties;
 import dev.vouch.config.VouchProperties;
@@ -17,7 +21,9 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -54,7 +60,8 @@ class ValidationMetricsTest {
                 .isEqualTo(4);
         // "shared" is checked once for both actions
         assertThat(registry.get("vouch.blobs.checked").tag("backend", "fake").counter().count()).isEqualTo(2);
-        assertThat(registry.get("vouch.blobs.missing").tag("backend", "fake").counter().count()).isEqualTo(1);
+        assertThat(byKind(registry, "vouch.blobs.missing")).containsEntry("OUTPUT_FILE", 1.0)
+                .containsEntry("STDOUT", 0.0);
     }
 
     @Test
@@ -84,7 +91,73 @@ class ValidationMetricsTest {
                 .contains("vouch_validation_seconds_bucket{backend=\"fake\",mode=\"EXISTENCE\",le=")
                 .contains("vouch_validation_seconds_count{backend=\"fake\",mode=\"EXISTENCE\"} 1")
                 .contains("vouch_blobs_checked_total{backend=\"fake\"} 1.0")
-                .contains("vouch_blobs_missing_total{backend=\"fake\"} 1.0");
+                .contains("vouch_blobs_missing_total{backend=\"fake\",kind=\"OUTPUT_FILE\"} 1.0")
+                .contains("vouch_blobs_missing_total{backend=\"fake\",kind=\"STDERR\"} 0.0");
+    }
+
+    @Test
+    void missingBlobsAreCountedByKindOncePerRequest() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        Digest gone = backend.absentBlob("evicted object");
+        Digest goneInTree = backend.absentBlob("evicted generated source");
+        Digest tree = backend.putMessage(Tree.newBuilder()
+                .setRoot(Directory.newBuilder().addFiles(fileNode("gen.c", goneInTree))).build());
+        Digest first = backend.putAction("first", ActionResult.newBuilder()
+                .addOutputFiles(file("out/a.o", gone))
+                .addOutputDirectories(treeOutput("out/gen", tree))
+                .setStdoutDigest(backend.absentBlob("evicted log").toProto()).build());
+        // the same evicted blob in a second action is one missing blob of the request, not two
+        Digest second = backend.putAction("second", ActionResult.newBuilder()
+                .addOutputFiles(file("out/copy.o", gone)).build());
+
+        CompletenessValidatorTest.validate(validator(registry), request(Mode.EXISTENCE, false, first, second));
+
+        assertThat(byKind(registry, "vouch.blobs.missing")).isEqualTo(Map.of(
+                "OUTPUT_FILE", 1.0, "OUTPUT_DIRECTORY_FILE", 1.0, "STDOUT", 1.0,
+                "OUTPUT_DIRECTORY_TREE", 0.0, "DIRECTORY", 0.0, "STDERR", 0.0));
+    }
+
+    @Test
+    void corruptBlobsAreCountedByKindInFetch() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        Digest rotten = backend.putBlob("object code that rots");
+        backend.corruptOneByte(rotten);
+        Digest tree = backend.putMessage(Tree.newBuilder()
+                .setRoot(Directory.newBuilder().addFiles(fileNode("gen.c", backend.putBlob("source")))).build());
+        backend.corruptOneByte(tree);
+        Digest action = backend.putAction("rotten", ActionResult.newBuilder()
+                .addOutputFiles(file("out/a.o", rotten))
+                .addOutputDirectories(treeOutput("out/gen", tree)).build());
+
+        CompletenessValidatorTest.validate(validator(registry), request(Mode.FETCH, false, action));
+
+        assertThat(byKind(registry, "vouch.blobs.corrupt")).containsEntry("OUTPUT_FILE", 1.0)
+                .containsEntry("OUTPUT_DIRECTORY_TREE", 1.0).containsEntry("STDOUT", 0.0);
+        assertThat(byKind(registry, "vouch.blobs.missing").values()).containsOnly(0.0);
+    }
+
+    @Test
+    void damagedTreeInExistenceModeIsCountedCorrupt() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        Digest tree = backend.putMessage(Tree.newBuilder()
+                .setRoot(Directory.newBuilder().addFiles(fileNode("gen.c", backend.putBlob("source")))).build());
+        backend.corruptOneByte(tree);
+        Digest action = backend.putAction("damaged tree", ActionResult.newBuilder()
+                .addOutputDirectories(treeOutput("out/gen", tree)).build());
+
+        CompletenessValidatorTest.validate(validator(registry), request(Mode.EXISTENCE, false, action));
+
+        // the verdict is PARTIAL for a corrupt Tree, so the corrupt counter must say why
+        assertThat(verdicts(registry, "PARTIAL")).isEqualTo(1);
+        assertThat(byKind(registry, "vouch.blobs.corrupt")).containsEntry("OUTPUT_DIRECTORY_TREE", 1.0);
+    }
+
+    /** The counter's value by its {@code kind} tag ("none" where it has none), on backend "fake". */
+    private static Map<String, Double> byKind(MeterRegistry registry, String name) {
+        Map<String, Double> counts = new TreeMap<>();
+        registry.find(name).tag("backend", "fake").counters().forEach(counter -> counts.merge(
+                Objects.requireNonNullElse(counter.getId().getTag("kind"), "none"), counter.count(), Double::sum));
+        return counts;
     }
 
     @Test
