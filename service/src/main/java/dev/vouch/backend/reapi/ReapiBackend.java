@@ -24,6 +24,7 @@ import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.CallMetadata;
 import dev.vouch.backend.CallGuard;
 import dev.vouch.backend.CorruptBlobException;
 import dev.vouch.backend.Deadline;
@@ -57,7 +58,8 @@ import reactor.util.context.ContextView;
  * long-lived channel. Existence checks are split to the server's advertised batch limit; blobs
  * that fit a batch are read with BatchReadBlobs, larger ones streamed with ByteStream.Read.
  * Every call carries a fresh deadline of {@code call-timeout}, shortened to the request's
- * {@link Deadline} when one is in the subscriber context. NOT_FOUND is absence; every other
+ * {@link Deadline} when one is in the subscriber context, and the request's {@link CallMetadata}
+ * as the RequestMetadata header ({@link RequestMetadataHeader}). NOT_FOUND is absence; every other
  * status is a {@link BackendException}. Each gRPC call (each FindMissingBlobs part, BatchReadBlobs,
  * ByteStream.Read stream, GetTree page, GetCapabilities) goes through the backend's {@link CallGuard}.
  */
@@ -171,7 +173,8 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                 .setDigestFunction(scope.digestFunction().toProto())
                 .build();
         String operation = "GetActionResult " + action;
-        return guard.unary(operation, () -> Mono.deferContextual(context -> withDeadline(actionCache, context)
+        return guard.unary(operation, () -> Mono.deferContextual(context -> forCall(actionCache, context,
+                                CallMetadata.from(context).forAction(action))
                         // refused by its length prefix, before it is buffered or parsed
                         .withMaxInboundMessageSize(maxActionResultBytes)
                         .getActionResult(request))
@@ -207,7 +210,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
 
     private Mono<FindMissingBlobsResponse> findMissingPart(FindMissingBlobsRequest request) {
         String operation = "FindMissingBlobs of " + request.getBlobDigestsCount() + " digests";
-        return guard.unary(operation, () -> Mono.deferContextual(context -> withDeadline(cas, context)
+        return guard.unary(operation, () -> Mono.deferContextual(context -> forCall(cas, context)
                         .findMissingBlobs(request))
                 .onErrorMap(e -> failures.of(operation, e)));
     }
@@ -248,7 +251,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         // an answer that could only fit by holding more than this blob is refused before it is buffered
         int answerLimit = (int) Math.min(ReapiChannels.MAX_INBOUND_MESSAGE_BYTES,
                 RequestSizes.batchReadResponseSize(digest) + ANSWER_ALLOWANCE);
-        return Mono.deferContextual(context -> withDeadline(cas, context).withMaxInboundMessageSize(answerLimit)
+        return Mono.deferContextual(context -> forCall(cas, context).withMaxInboundMessageSize(answerLimit)
                         .batchReadBlobs(request))
                 .onErrorMap(e -> readFailure(operation, digest, e))
                 .flatMapMany(response -> {
@@ -286,7 +289,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         String resource = (instance.isEmpty() ? "" : instance + "/") + "blobs/" + digest.hash() + "/" + digest.sizeBytes();
         ReadRequest request = ReadRequest.newBuilder().setResourceName(resource).build();
         int chunkLimit = (int) Math.min(ReapiChannels.MAX_INBOUND_MESSAGE_BYTES, digest.sizeBytes() + 1 + ANSWER_ALLOWANCE);
-        Flux<ByteBuffer> chunks = Flux.deferContextual(context -> withDeadline(byteStream, context)
+        Flux<ByteBuffer> chunks = Flux.deferContextual(context -> forCall(byteStream, context)
                         .withMaxInboundMessageSize(chunkLimit)
                         .withOption(ReactorCallOptions.CALL_OPTIONS_PREFETCH, READ_PREFETCH)
                         .withOption(ReactorCallOptions.CALL_OPTIONS_LOW_TIDE, READ_PREFETCH / 2)
@@ -338,7 +341,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private Flux<Directory> treeFrom(GetTreeRequest request, Digest root) {
         return Flux.deferContextual(context -> {
             AtomicReference<String> next = new AtomicReference<>("");
-            Flux<Directory> page = guard.stream("GetTree " + root, () -> withDeadline(cas, context).getTree(request)
+            Flux<Directory> page = guard.stream("GetTree " + root, () -> forCall(cas, context).getTree(request)
                     .doOnNext(response -> next.set(response.getNextPageToken()))
                     .concatMapIterable(GetTreeResponse::getDirectoriesList)
                     .onErrorMap(e -> CallFailures.isNotFound(e)
@@ -378,14 +381,21 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     }
 
     /**
-     * Deadlines are absolute, so each call gets its own, taken when the call starts: the call
-     * timeout, or what is left of the request's {@link Deadline} when that is sooner.
+     * The stub for one call made within {@code context}: with its own deadline, and the request's
+     * {@link CallMetadata} for the RequestMetadata header. Deadlines are absolute, so each call gets
+     * its own, taken when the call starts: the call timeout, or what is left of the request's
+     * {@link Deadline} when that is sooner.
      */
-    private <S extends io.grpc.stub.AbstractStub<S>> S withDeadline(S stub, ContextView context) {
+    private <S extends io.grpc.stub.AbstractStub<S>> S forCall(S stub, ContextView context) {
+        return forCall(stub, context, CallMetadata.from(context));
+    }
+
+    private <S extends io.grpc.stub.AbstractStub<S>> S forCall(S stub, ContextView context, CallMetadata metadata) {
         Duration timeout = Deadline.from(context)
                 .map(deadline -> min(callTimeout, deadline.remaining()))
                 .orElse(callTimeout);
-        return stub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        return stub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS)
+                .withOption(RequestMetadataHeader.CALL_OPTION, metadata);
     }
 
     private static Duration min(Duration a, Duration b) {
@@ -400,7 +410,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
      */
     private Mono<ServerCapabilities> serverCapabilities(String instance) {
         return Mono.defer(() -> capabilities.get(instance, i -> guard.unary("GetCapabilities",
-                        () -> Mono.deferContextual(context -> withDeadline(capabilitiesStub, context)
+                        () -> Mono.deferContextual(context -> forCall(capabilitiesStub, context)
                                         .getCapabilities(GetCapabilitiesRequest.newBuilder().setInstanceName(i).build()))
                                 .onErrorMap(e -> failures.of("GetCapabilities", e)))
                 .doOnNext(caps -> log.debug("backend {} instance {}: {}", name, LogSafe.quote(i),
