@@ -126,6 +126,19 @@ public final class OpenApiContract {
                         .pathType(PathType.JSON_PATH)
                         .build()));
         this.declared = Collections.unmodifiableSet(collectDeclared());
+        warmUpMessages(registry);
+    }
+
+    /**
+     * The validator reads its message texts from a resource bundle the first time a response
+     * fails; done here, on the test's thread, so that a violation found on an event loop is
+     * reported as itself and not as BlockHound's "blocking call" from the bundle's file lookup.
+     */
+    private static void warmUpMessages(SchemaRegistry registry) {
+        Schema probe = registry.getSchema(SchemaLocation.of(BASE_IRI + "#/components/schemas/Problem"));
+        for (Error error : probe.validate(JsonNodeFactory.instance.numberNode(1))) {
+            describe(error); // the text is looked up when first asked for
+        }
     }
 
     /** The document, read once for the whole test JVM; what it has seen covers every test. */
