@@ -62,6 +62,12 @@ import reactor.util.context.ContextView;
  * as the RequestMetadata header ({@link RequestMetadataHeader}). NOT_FOUND is absence; every other
  * status is a {@link BackendException}. Each gRPC call (each FindMissingBlobs part, BatchReadBlobs,
  * ByteStream.Read stream, GetTree page, GetCapabilities) goes through the backend's {@link CallGuard}.
+ *
+ * <p>A server may lack optional CAS calls (Bazel's remote worker, REAPI 2.0, has no BatchReadBlobs):
+ * UNIMPLEMENTED is an answer about the server, not a failure, so it is neither retried nor counted
+ * by the circuit breaker. Blobs are then read with ByteStream.Read, and trees walked Directory by
+ * Directory instead of with GetTree, until the connection is lost (the server behind the address
+ * may have been replaced).
  */
 public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ReapiBackend.class);
@@ -104,6 +110,9 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
             .maximumSize(MAX_CACHED_INSTANCES)
             .expireAfterWrite(CAPABILITIES_TTL)
             .build();
+    // what the server answered UNIMPLEMENTED on this connection, so it is not asked (and refused) every time
+    private volatile boolean batchReadUnimplemented;
+    private volatile boolean getTreeUnimplemented;
 
     /** A backend whose calls go out unguarded (tests). */
     public ReapiBackend(VouchProperties.Backend config) {
@@ -240,10 +249,25 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         return serverCapabilities(instance).flatMapMany(caps -> {
             long advertised = caps.getCacheCapabilities().getMaxBatchTotalSizeBytes();
             long limit = advertised > 0 ? Math.min(advertised, BATCH_LIMIT_CEILING) : UNSTATED_BATCH_LIMIT;
-            return RequestSizes.batchReadFits(batch, digest, limit)
-                    ? guard.stream("BatchReadBlobs " + digest, () -> batchRead(batch, digest))
-                    : guard.stream("ByteStream.Read " + digest, () -> streamRead(instance, digest));
+            Flux<ByteBuffer> streamed = guard.stream("ByteStream.Read " + digest, () -> streamRead(instance, digest));
+            if (batchReadUnimplemented || !RequestSizes.batchReadFits(batch, digest, limit)) {
+                return streamed;
+            }
+            return guard.stream("BatchReadBlobs " + digest, () -> batchRead(batch, digest))
+                    .onErrorResume(Unimplemented.class, e -> {
+                        batchReadUnimplemented = unimplemented(batchReadUnimplemented, e, "blobs are read with ByteStream.Read");
+                        return streamed;
+                    });
         });
+    }
+
+    /** Notes once per connection that the server lacks a call; the flag's new value. */
+    private boolean unimplemented(boolean known, Unimplemented e, String instead) {
+        if (!known) {
+            log.info("backend {}: {} answered UNIMPLEMENTED ({}); {} until the connection to {} is lost", name,
+                    e.operation, LogSafe.quote(e.getMessage()), instead, target);
+        }
+        return true;
     }
 
     private Flux<ByteBuffer> batchRead(BatchReadBlobsRequest request, Digest digest) {
@@ -253,7 +277,8 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                 RequestSizes.batchReadResponseSize(digest) + ANSWER_ALLOWANCE);
         return Mono.deferContextual(context -> forCall(cas, context).withMaxInboundMessageSize(answerLimit)
                         .batchReadBlobs(request))
-                .onErrorMap(e -> readFailure(operation, digest, e))
+                .onErrorMap(e -> CallFailures.isUnimplemented(e) ? new Unimplemented("BatchReadBlobs", e)
+                        : readFailure(operation, digest, e))
                 .flatMapMany(response -> {
                     for (BatchReadBlobsResponse.Response blob : response.getResponsesList()) {
                         if (!blob.getDigest().equals(request.getDigests(0))) {
@@ -335,7 +360,18 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                 .setPageSize(treePageSize)
                 .setDigestFunction(scope.digestFunction().toProto())
                 .build();
-        return treeFrom(first, rootDirectory);
+        if (getTreeUnimplemented) {
+            return walkTree(scope, rootDirectory);
+        }
+        // only the first page's call can be refused so: nothing has been emitted yet
+        return treeFrom(first, rootDirectory).onErrorResume(Unimplemented.class, e -> {
+            getTreeUnimplemented = unimplemented(getTreeUnimplemented, e, "trees are walked with reads of each Directory");
+            return walkTree(scope, rootDirectory);
+        });
+    }
+
+    private Flux<Directory> walkTree(Scope scope, Digest rootDirectory) {
+        return CacheBackend.super.getTree(scope, rootDirectory);
     }
 
     private Flux<Directory> treeFrom(GetTreeRequest request, Digest root) {
@@ -346,7 +382,9 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                     .concatMapIterable(GetTreeResponse::getDirectoriesList)
                     .onErrorMap(e -> CallFailures.isNotFound(e)
                             ? new BlobNotFoundException(root)
-                            : failures.of("GetTree " + root, e)));
+                            : CallFailures.isUnimplemented(e) && request.getPageToken().isEmpty()
+                                    ? new Unimplemented("GetTree", e)
+                                    : failures.of("GetTree " + root, e)));
             return page.concatWith(Flux.defer(() -> {
                 String token = next.get();
                 if (token.isEmpty()) {
@@ -444,8 +482,9 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     }
 
     /**
-     * Forgets the capabilities whenever the connection is lost, so they are asked again on the next
-     * one: a server restarted behind the same address may have changed its limits. A server that
+     * Forgets the capabilities, and which calls were unimplemented, whenever the connection is lost,
+     * so they are asked again on the next one: a server restarted behind the same address may have
+     * changed its limits, or be another server. A server that
      * closes the connection cleanly sends the channel to IDLE, not TRANSIENT_FAILURE, so both count.
      */
     private void watchConnection(ConnectivityState seen) {
@@ -454,6 +493,8 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
             if (now == ConnectivityState.IDLE || now == ConnectivityState.TRANSIENT_FAILURE
                     || now == ConnectivityState.SHUTDOWN) {
                 capabilities.invalidateAll();
+                batchReadUnimplemented = false;
+                getTreeUnimplemented = false;
             }
             if (now != ConnectivityState.SHUTDOWN) {
                 watchConnection(now);
@@ -472,5 +513,18 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
             functions.add(DigestFunction.SHA256);
         }
         return new BackendCapabilities(functions, server.getCacheCapabilities().getMaxBatchTotalSizeBytes());
+    }
+
+    /**
+     * A call the server does not implement. Deliberately not a {@link BackendException}: the circuit
+     * breaker counts it as an answer and the retry leaves it alone; the caller falls back.
+     */
+    private static final class Unimplemented extends RuntimeException {
+        final String operation;
+
+        Unimplemented(String operation, Throwable cause) {
+            super(String.valueOf(Status.fromThrowable(cause).getDescription()), cause, false, false);
+            this.operation = operation;
+        }
     }
 }
