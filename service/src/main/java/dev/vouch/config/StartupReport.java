@@ -1,6 +1,7 @@
 package dev.vouch.config;
 
 import dev.vouch.api.grpc.GrpcServer;
+import dev.vouch.auth.Authorizer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.boot.context.event.ApplicationReadyEvent;
@@ -10,7 +11,8 @@ import org.springframework.stereotype.Component;
 
 /**
  * Logs once, when Vouch is ready, where it listens and what to paste next: a Bazel line that fills
- * the embedded cache and a curl line that asks Vouch about an action.
+ * the embedded cache and a curl line that asks Vouch about an action; and whether authentication is
+ * on, with a warning when it is off, since the gRPC port always listens beyond loopback.
  */
 @Component
 public class StartupReport {
@@ -19,11 +21,14 @@ public class StartupReport {
     private final VouchProperties properties;
     private final GrpcServer grpcServer;
     private final Environment environment;
+    private final Authorizer authorizer;
 
-    public StartupReport(VouchProperties properties, GrpcServer grpcServer, Environment environment) {
+    public StartupReport(VouchProperties properties, GrpcServer grpcServer, Environment environment,
+            Authorizer authorizer) {
         this.properties = properties;
         this.grpcServer = grpcServer;
         this.environment = environment;
+        this.authorizer = authorizer;
     }
 
     @EventListener(ApplicationReadyEvent.class)
@@ -46,10 +51,24 @@ public class StartupReport {
                     .append("  or over HTTP:            bazel build --remote_cache=http://localhost:").append(httpPort)
                     .append("/cache //...\n");
         }
+        text.append("  authentication:          ").append(authorizer.describe()).append('\n');
         text.append("  ask about an action:     curl -s localhost:").append(httpPort).append("/v1/actions/<hash>/<sizeBytes>");
         // as the message itself, not an argument: the log escapes line breaks in arguments only
         // (logback-spring.xml), and this text is configuration, not client input
         log.info(text.toString());
+        if (!authorizer.enabled()) {
+            String httpAddress = environment.getProperty("server.address", "");
+            // the gRPC port always binds every interface; the HTTP port unless server.address says otherwise
+            log.warn("authentication is off and the ports listen beyond loopback (gRPC port {} on every interface, "
+                    + "HTTP port {} on {}): anyone who reaches them may validate, read and write the cache. Set "
+                    + "vouch.auth.enabled=true with vouch.auth.tokens, vouch.auth.tokens-file or vouch.auth.jwt "
+                    + "(README \"Authentication\")", grpcPort, httpPort,
+                    loopback(httpAddress) ? httpAddress : httpAddress.isEmpty() ? "every interface" : httpAddress);
+        }
+    }
+
+    private static boolean loopback(String address) {
+        return address.equals("localhost") || address.startsWith("127.") || address.equals("::1");
     }
 
     static String humanBytes(long bytes) {

@@ -3,6 +3,7 @@ package dev.vouch.api.grpc;
 import dev.vouch.config.VouchProperties;
 import io.grpc.BindableService;
 import io.grpc.Server;
+import io.grpc.ServerInterceptor;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -30,12 +31,18 @@ public class GrpcServer implements SmartLifecycle {
     private final VouchProperties.Grpc config;
     private final List<BindableService> services;
     private final Executor callExecutor;
+    private final List<ServerInterceptor> interceptors;
     private volatile Server server;
     private volatile GrpcConnectionCap connections;
 
-    @Autowired
     public GrpcServer(VouchProperties properties, List<BindableService> services) {
-        this(properties, services, null);
+        this(properties, services, null, List.of());
+    }
+
+    /** @param interceptors around every call, outermost first (authentication: {@code GrpcAuthInterceptor}) */
+    @Autowired
+    public GrpcServer(VouchProperties properties, List<BindableService> services, List<ServerInterceptor> interceptors) {
+        this(properties, services, null, interceptors);
     }
 
     /**
@@ -43,9 +50,15 @@ public class GrpcServer implements SmartLifecycle {
      *     direct executor so handlers run on the Netty event loop, where BlockHound catches blocking.
      */
     public GrpcServer(VouchProperties properties, List<BindableService> services, Executor callExecutor) {
+        this(properties, services, callExecutor, List.of());
+    }
+
+    public GrpcServer(VouchProperties properties, List<BindableService> services, Executor callExecutor,
+            List<ServerInterceptor> interceptors) {
         this.config = properties.grpc();
         this.services = List.copyOf(services);
         this.callExecutor = callExecutor;
+        this.interceptors = List.copyOf(interceptors);
     }
 
     @Override
@@ -68,6 +81,10 @@ public class GrpcServer implements SmartLifecycle {
                 .maxConcurrentCallsPerConnection(config.maxConcurrentCallsPerConnection())
                 .handshakeTimeout(config.handshakeTimeout().toNanos(), TimeUnit.NANOSECONDS)
                 .intercept(new CancelledUnaryCalls());
+        // the builder runs the last interceptor added first
+        for (int i = interceptors.size() - 1; i >= 0; i--) {
+            builder.intercept(interceptors.get(i));
+        }
         if (callExecutor != null) {
             builder.executor(callExecutor);
         }

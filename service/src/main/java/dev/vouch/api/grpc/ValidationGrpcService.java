@@ -4,6 +4,11 @@ import com.google.protobuf.Any;
 import com.google.rpc.Code;
 import com.google.rpc.RetryInfo;
 import dev.vouch.api.InFlightValidations;
+import dev.vouch.auth.AuthException;
+import dev.vouch.auth.Authorizer;
+import dev.vouch.auth.GrpcAuthInterceptor;
+import dev.vouch.auth.Identity;
+import dev.vouch.auth.Right;
 import dev.vouch.backend.Deadline;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
@@ -25,6 +30,7 @@ import java.util.List;
 import java.util.stream.IntStream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.stereotype.Component;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
@@ -42,12 +48,21 @@ public class ValidationGrpcService extends ReactorValidationServiceGrpc.Validati
     private final ValidateRequestParser parser;
     private final CallDeadlines deadlines;
     private final InFlightValidations inFlight;
+    private final Authorizer authorizer;
 
+    /** With auth off, for tests that build the service by hand. */
     public ValidationGrpcService(CacheValidator validator, VouchProperties properties, InFlightValidations inFlight) {
+        this(validator, properties, inFlight, Authorizer.disabled());
+    }
+
+    @Autowired
+    public ValidationGrpcService(CacheValidator validator, VouchProperties properties, InFlightValidations inFlight,
+            Authorizer authorizer) {
         this.validator = validator;
         this.parser = new ValidateRequestParser(properties.limits().maxActions());
         this.deadlines = new CallDeadlines(properties.limits());
         this.inFlight = inFlight;
+        this.authorizer = authorizer;
     }
 
     /**
@@ -58,8 +73,9 @@ public class ValidationGrpcService extends ReactorValidationServiceGrpc.Validati
     public Mono<ValidateResponse> validate(Mono<ValidateRequest> request) {
         // read on the gRPC thread that calls in: the gRPC Context does not follow Reactor's thread hops
         Context call = Context.current();
+        Identity identity = GrpcAuthInterceptor.current();
         return request.flatMap(message -> {
-            Admitted admitted = admit(message, call);
+            Admitted admitted = admit(message, call, identity);
             return validator.validate(admitted.validation())
                     .contextWrite(admitted.deadline()::addTo)
                     .collectList()
@@ -72,8 +88,9 @@ public class ValidationGrpcService extends ReactorValidationServiceGrpc.Validati
     @Override
     public Flux<ValidationResult> validateStream(Mono<ValidateRequest> request) {
         Context call = Context.current();
+        Identity identity = GrpcAuthInterceptor.current();
         return request.flatMapMany(message -> {
-            Admitted admitted = admit(message, call);
+            Admitted admitted = admit(message, call, identity);
             List<Digest> actions = admitted.validation().actions();
             BitSet sent = new BitSet(actions.size());
             return validator.validate(admitted.validation())
@@ -93,8 +110,14 @@ public class ValidationGrpcService extends ReactorValidationServiceGrpc.Validati
     }
 
     /** Checks come first, so a refused request never takes a place in the in-flight bound. */
-    private Admitted admit(ValidateRequest message, Context call) {
+    private Admitted admit(ValidateRequest message, Context call, Identity identity) {
         ValidationRequest validation = parser.parse(message);
+        try {
+            authorizer.check(identity, validation.scope().instanceName(), Right.VALIDATE);
+        } catch (AuthException e) {
+            throw (e.forbidden() ? Status.PERMISSION_DENIED : Status.UNAUTHENTICATED).withDescription(e.getMessage())
+                    .asRuntimeException();
+        }
         Deadline deadline = deadlines.of(call.getDeadline());
         try {
             return new Admitted(validation, deadline, inFlight.acquire());

@@ -1,6 +1,8 @@
 package dev.vouch.api.http;
 
 import dev.vouch.api.InFlightValidations;
+import dev.vouch.auth.AuthException;
+import dev.vouch.auth.AuthProblems;
 import java.util.List;
 import java.util.Map;
 import org.slf4j.Logger;
@@ -15,6 +17,7 @@ import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.ExceptionHandler;
 import org.springframework.web.bind.annotation.RestControllerAdvice;
 import org.springframework.web.server.ResponseStatusException;
+import org.springframework.web.server.ServerWebExchange;
 
 /**
  * Renders every failure of the REST API as RFC 9457 {@code application/problem+json}. Unexpected
@@ -48,6 +51,12 @@ class ProblemHandler {
                     .body(problem);
         }
         return respond(e.type().status(), problem);
+    }
+
+    /** 401 with {@code WWW-Authenticate: Bearer}, or 403: the identity may not do this here. */
+    @ExceptionHandler(AuthException.class)
+    ResponseEntity<ProblemDetail> refusedIdentity(AuthException e, ServerWebExchange exchange) {
+        return AuthProblems.response(e, exchange.getRequest().getPath().value());
     }
 
     /** Refused before any work, with a hint for clients that back off by the header. */

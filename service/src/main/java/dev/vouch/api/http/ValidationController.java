@@ -1,6 +1,9 @@
 package dev.vouch.api.http;
 
 import dev.vouch.api.InFlightValidations;
+import dev.vouch.auth.AuthWebFilter;
+import dev.vouch.auth.Authorizer;
+import dev.vouch.auth.Right;
 import dev.vouch.backend.Deadline;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
@@ -24,6 +27,7 @@ import org.springframework.web.bind.annotation.RequestHeader;
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.server.ServerWebExchange;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 import tools.jackson.core.JacksonException;
@@ -41,15 +45,17 @@ public class ValidationController {
     private final ValidationRequestParser parser;
     private final RequestDeadlines deadlines;
     private final InFlightValidations inFlight;
+    private final Authorizer authorizer;
 
     public ValidationController(CacheValidator validator, JsonMapper jsonMapper, VouchProperties properties,
-            InFlightValidations inFlight) {
+            InFlightValidations inFlight, Authorizer authorizer) {
         this.validator = validator;
         this.jsonMapper = jsonMapper;
         this.bodyReader = new BoundedBodyReader(properties.limits().maxRequestBytes());
         this.parser = new ValidationRequestParser(properties.limits().maxActions());
         this.deadlines = new RequestDeadlines(properties.limits());
         this.inFlight = inFlight;
+        this.authorizer = authorizer;
     }
 
     /**
@@ -58,7 +64,7 @@ public class ValidationController {
      * is taken before the body is read, so the bound also caps the memory of bodies being read.
      */
     @PostMapping("/validate")
-    public Mono<ResponseEntity<Object>> validate(ServerHttpRequest request) {
+    public Mono<ResponseEntity<Object>> validate(ServerHttpRequest request, ServerWebExchange exchange) {
         boolean ndjson = acceptsNdjson(request);
         return Mono.defer(() -> {
             Deadline deadline = deadlines.of(request.getHeaders());
@@ -66,6 +72,8 @@ public class ValidationController {
             return bodyReader.read(request)
                     .map(this::parseJson)
                     .map(parser::parseBatch)
+                    // the instance name is in the body: the identity is checked once it is read, before any backend
+                    .map(validation -> authorized(exchange, validation))
                     .flatMap(validation -> ndjson
                             ? Mono.just(streamed(validation, deadline, permit))
                             : collected(validation, deadline).doFinally(signal -> permit.release()))
@@ -79,11 +87,12 @@ public class ValidationController {
     public Mono<ResultJson> action(@PathVariable String hash, @PathVariable String sizeBytes,
             @RequestParam Optional<String> instanceName, @RequestParam Optional<String> mode,
             @RequestParam Optional<String> digestFunction, @RequestParam Optional<String> includeActionResult,
-            @RequestHeader HttpHeaders headers) {
+            @RequestHeader HttpHeaders headers, ServerWebExchange exchange) {
         return Mono.defer(() -> {
             Deadline deadline = deadlines.of(headers);
             ValidationRequest validation = parser.parseSingle(hash, sizeBytes, instanceName, mode, digestFunction,
                     includeActionResult);
+            authorized(exchange, validation);
             Digest action = validation.actions().get(0);
             InFlightValidations.Permit permit = inFlight.acquire();
             return validator.validate(validation)
@@ -93,6 +102,11 @@ public class ValidationController {
                     .switchIfEmpty(Mono.fromSupplier(() -> ResultJsonMapper.undecided(action)))
                     .doFinally(signal -> permit.release());
         });
+    }
+
+    private ValidationRequest authorized(ServerWebExchange exchange, ValidationRequest validation) {
+        authorizer.check(AuthWebFilter.identity(exchange), validation.scope().instanceName(), Right.VALIDATE);
+        return validation;
     }
 
     private Mono<ResponseEntity<Object>> collected(ValidationRequest validation, Deadline deadline) {
