@@ -2,6 +2,7 @@ package dev.vouch.config;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.vouch.auth.AuthProperties;
 import java.io.IOException;
 import java.lang.reflect.Constructor;
 import java.lang.reflect.Parameter;
@@ -88,6 +89,7 @@ class ConfigurationDocsTest {
         collect(VouchProperties.class, "vouch.", keys);
         collect(MetricsProperties.class, "vouch.metrics.", keys);
         collect(ShutdownProperties.class, "vouch.shutdown.", keys);
+        collect(AuthProperties.class, "vouch.auth.", keys);
         return keys;
     }
 

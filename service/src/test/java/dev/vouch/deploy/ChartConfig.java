@@ -1,5 +1,6 @@
 package dev.vouch.deploy;
 
+import dev.vouch.auth.AuthProperties;
 import dev.vouch.config.ShutdownProperties;
 import dev.vouch.config.VouchProperties;
 import jakarta.validation.Validation;
@@ -32,18 +33,23 @@ import org.springframework.validation.beanvalidation.SpringValidatorAdapter;
  * at start-up, refusing any key under {@code vouch.} that no record has (a misspelt key would
  * otherwise be ignored silently). {@code ${NAME}} placeholders resolve against {@code env}.
  */
-record ChartConfig(Map<String, Object> properties, VouchProperties vouch, ShutdownProperties shutdown) {
+record ChartConfig(Map<String, Object> properties, VouchProperties vouch, ShutdownProperties shutdown,
+        AuthProperties auth) {
 
     private static final String SHUTDOWN = "vouch.shutdown.";
+    private static final String AUTH = "vouch.auth.";
 
     static ChartConfig bind(String applicationYaml, Map<String, Object> env) {
         Map<String, Object> all = new TreeMap<>();
         Map<String, Object> vouch = new TreeMap<>();
         Map<String, Object> shutdown = new TreeMap<>();
+        Map<String, Object> auth = new TreeMap<>();
         for (Map.Entry<String, Object> e : flatten(applicationYaml).entrySet()) {
             all.put(e.getKey(), e.getValue());
             if (e.getKey().startsWith(SHUTDOWN)) {
                 shutdown.put(e.getKey(), e.getValue());
+            } else if (e.getKey().startsWith(AUTH)) {
+                auth.put(e.getKey(), e.getValue());
             } else if (e.getKey().startsWith("vouch.")) {
                 vouch.put(e.getKey(), e.getValue());
             }
@@ -58,7 +64,9 @@ record ChartConfig(Map<String, Object> properties, VouchProperties vouch, Shutdo
                     .bindOrCreate("vouch", Bindable.of(VouchProperties.class), strict);
             ShutdownProperties shutdownProperties = new Binder(List.of(new MapConfigurationPropertySource(shutdown)), placeholders)
                     .bindOrCreate("vouch.shutdown", Bindable.of(ShutdownProperties.class), strict);
-            return new ChartConfig(all, vouchProperties, shutdownProperties);
+            AuthProperties authProperties = new Binder(List.of(new MapConfigurationPropertySource(auth)), placeholders)
+                    .bindOrCreate("vouch.auth", Bindable.of(AuthProperties.class), strict);
+            return new ChartConfig(all, vouchProperties, shutdownProperties, authProperties);
         }
     }
 

@@ -12,6 +12,7 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.marcnuri.helm.Helm;
 import com.marcnuri.helm.LintResult;
 import com.marcnuri.helm.TemplateCommand;
+import dev.vouch.auth.AuthProperties;
 import dev.vouch.config.MetricsProperties;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.config.VouchProperties.BackendType;
@@ -339,6 +340,20 @@ class HelmChartTest {
         assertThat(entries).containsKeys("vouch/values.schema.json", "vouch/templates/deployment.yaml");
     }
 
+    /** Production values require a token, read from a Secret mounted whole so that its updates reach the file. */
+    @Test
+    void productionValuesTurnAuthOnWithTokensFromASecret() {
+        ChartConfig config = PRODUCTION_VALUES.config(PRODUCTION_VALUES.fakeSecretEnv());
+        assertThat(config.auth().enabled()).isTrue();
+        assertThat(config.auth().tokensFile()).isEqualTo(Path.of("/etc/vouch/auth/tokens.yaml"));
+        VolumeMount mount = PRODUCTION_VALUES.mount("auth-tokens");
+        assertThat(config.auth().tokensFile().getParent()).isEqualTo(Path.of(mount.getMountPath()));
+        assertThat(mount.getSubPath()).as("a subPath mount never sees the Secret's updates").isNull();
+        assertThat(mount.getReadOnly()).isTrue();
+        assertThat(PRODUCTION_VALUES.volume("auth-tokens").getSecret().getSecretName()).isEqualTo("vouch-auth-tokens");
+        assertThat(DEFAULTS.config(Map.of()).auth().enabled()).as("the default values keep auth off").isFalse();
+    }
+
     /**
      * values.schema.json lists Vouch's keys (additionalProperties false), so it must list every key
      * of Vouch's configuration records ({@code vouch.*}, {@code vouch.metrics.*}) and nothing else; the
@@ -352,6 +367,7 @@ class HelmChartTest {
         Set<String> inRecords = new TreeSet<>();
         recordKeys(VouchProperties.class, "", inRecords);
         recordKeys(MetricsProperties.class, "metrics.", inRecords);
+        recordKeys(AuthProperties.class, "auth.", inRecords);
         inRecords.removeAll(Set.of("data-dir", "grpc.port", "grpc.shutdown-grace-seconds"));
         assertThat(inSchema).isEqualTo(inRecords);
     }
@@ -374,7 +390,8 @@ class HelmChartTest {
             if (List.class.isAssignableFrom(type) && generic instanceof ParameterizedType p) {
                 type = (Class<?>) p.getActualTypeArguments()[0];
             }
-            if (type.isRecord() && type.getEnclosingClass() == VouchProperties.class) {
+            if (type.isRecord() && (type.getEnclosingClass() == VouchProperties.class
+                    || type.getEnclosingClass() == AuthProperties.class)) {
                 recordKeys(type, key + ".", keys);
             } else {
                 keys.add(key);

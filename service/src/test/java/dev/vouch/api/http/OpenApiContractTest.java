@@ -26,13 +26,16 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 import org.springframework.beans.factory.annotation.Autowired;
+import dev.vouch.VouchApplication;
 import org.springframework.boot.availability.AvailabilityChangeEvent;
 import org.springframework.boot.availability.LivenessState;
 import org.springframework.boot.availability.ReadinessState;
 import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.context.TestConfiguration;
 import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.context.ApplicationContext;
+import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Primary;
 import org.springframework.http.HttpHeaders;
@@ -269,6 +272,40 @@ class OpenApiContractTest {
             sent.add(key.operation() + " " + key.status());
         }
         assertThat(sent).contains("GET /actuator/health/liveness 431", OpenApiContract.UNROUTED + " 414");
+    }
+
+    /**
+     * The refusals of {@code vouch.auth.enabled}, from a second Vouch with auth on (this class's own
+     * has it off, as every other test does): 401 before routing, on every operation but the probes
+     * and the scrape, and 403 for an identity without {@code validate}.
+     */
+    @Test
+    @Order(Integer.MAX_VALUE - 1)
+    void authenticationRefusals() {
+        String token = "0123456789abcdef0123456789abcdef";
+        try (ConfigurableApplicationContext secured = new SpringApplicationBuilder(VouchApplication.class).properties(
+                "server.port=0", "vouch.grpc.port=0", "vouch.data-dir=" + dataDir.resolve("secured"),
+                "vouch.auth.enabled=true", "vouch.auth.tokens[0].name=reader",
+                "vouch.auth.tokens[0].sha256=" + DigestFunction.SHA256.digestOf(token.getBytes(StandardCharsets.UTF_8)).hash(),
+                "vouch.auth.tokens[0].instance-patterns[0]=.*", "vouch.auth.tokens[0].rights[0]=read").run()) {
+            WebTestClient securedClient = WebTestClient.bindToServer()
+                    .baseUrl("http://127.0.0.1:" + secured.getEnvironment().getProperty("local.server.port"))
+                    .filter(CONTRACT.filter())
+                    .responseTimeout(Duration.ofSeconds(20))
+                    .build();
+            for (String path : List.of("/actuator/health", "/actuator/info", "/no/such/path",
+                    "/v1/actions/" + A.hash() + "/" + A.sizeBytes())) {
+                securedClient.get().uri(path).exchange().expectStatus().isUnauthorized();
+            }
+            securedClient.post().uri("/v1/validate").contentType(MediaType.APPLICATION_JSON)
+                    .bodyValue("{\"actions\": [" + action(A) + "]}").exchange().expectStatus().isUnauthorized();
+            securedClient.post().uri("/v1/validate").contentType(MediaType.APPLICATION_JSON)
+                    .header(HttpHeaders.AUTHORIZATION, "Bearer " + token)
+                    .bodyValue("{\"actions\": [" + action(A) + "]}").exchange().expectStatus().isForbidden();
+            securedClient.get().uri("/v1/actions/" + A.hash() + "/" + A.sizeBytes())
+                    .header(HttpHeaders.AUTHORIZATION, "Bearer " + token).exchange().expectStatus().isForbidden();
+            securedClient.get().uri("/actuator/health/liveness").exchange().expectStatus().isOk();
+        }
     }
 
     /** Runs last: every response the document declares was given by the service and checked above. */
