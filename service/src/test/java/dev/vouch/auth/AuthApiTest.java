@@ -59,7 +59,11 @@ import org.springframework.test.web.reactive.server.WebTestClient;
  * and JWTs signed with a key made here, on the REST and the gRPC validation APIs. Each refusal is
  * checked for its status, its problem or gRPC status, and for never reaching the engine.
  */
-@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT)
+// the most talkative levels an operator might turn on for Vouch and the web stack; as inlined
+// properties, since logging levels are applied before @DynamicPropertySource values exist
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
+        "logging.level.dev.vouch=DEBUG", "logging.level.org.springframework.web=DEBUG",
+        "logging.level.org.springframework.security=DEBUG", "logging.level.com.nimbusds=DEBUG"})
 @AutoConfigureWebTestClient
 @ExtendWith(OutputCaptureExtension.class)
 class AuthApiTest {
@@ -94,10 +98,6 @@ class AuthApiTest {
         registry.add("vouch.auth.jwt.public-key-file", PUBLIC_KEY::toString);
         registry.add("vouch.auth.jwt.issuer", () -> TestJwts.ISSUER);
         registry.add("vouch.auth.jwt.audience", () -> TestJwts.AUDIENCE);
-        // the most talkative levels an operator might turn on for Vouch and the web stack
-        registry.add("logging.level.dev.vouch", () -> "DEBUG");
-        registry.add("logging.level.org.springframework.web", () -> "DEBUG");
-        registry.add("logging.level.org.springframework.security", () -> "DEBUG");
     }
 
     /** Counts the requests that reach the engine, to show refused ones never do. */
