@@ -162,7 +162,7 @@ public record AuthProperties(
                         + "vouch.auth.jwt.public-key-file");
             }
             if (jwksUri != null && !"https".equals(jwksUri.getScheme()) && !"http".equals(jwksUri.getScheme())) {
-                throw new IllegalArgumentException("vouch.auth.jwt.jwks-uri must be an https:// URL, was '" + jwksUri + "'");
+                throw new IllegalArgumentException("vouch.auth.jwt.jwks-uri must be an https:// (or http://) URL, was '" + jwksUri + "'");
             }
             if (issuer == null || issuer.isBlank()) {
                 throw new IllegalArgumentException("vouch.auth.jwt.issuer is required: the iss every token must carry");

@@ -52,16 +52,15 @@ public class GrpcAuthInterceptor implements ServerInterceptor {
         Disposable decision = authorizer.authenticate(headers.get(AUTHORIZATION)).subscribe(
                 identity -> pending.start(() -> Contexts.interceptCall(context.withValue(IDENTITY, identity), call,
                         headers, next)),
-                error -> pending.refuse(() -> call.close(status(error), new Metadata())));
+                error -> pending.refuse(() -> call.close(error instanceof AuthException e ? status(e)
+                        : Status.UNAUTHENTICATED.withDescription("the identity could not be established"), new Metadata())));
         pending.onCancelled(decision::dispose);
         return pending;
     }
 
-    private static Status status(Throwable error) {
-        if (error instanceof AuthException e) {
-            return (e.forbidden() ? Status.PERMISSION_DENIED : Status.UNAUTHENTICATED).withDescription(e.getMessage());
-        }
-        return Status.UNAUTHENTICATED.withDescription("the identity could not be established");
+    /** The gRPC form of a refusal: PERMISSION_DENIED or UNAUTHENTICATED, with the client's detail. */
+    public static Status status(AuthException e) {
+        return (e.forbidden() ? Status.PERMISSION_DENIED : Status.UNAUTHENTICATED).withDescription(e.getMessage());
     }
 
     /**

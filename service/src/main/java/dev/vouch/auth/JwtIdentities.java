@@ -47,8 +47,7 @@ final class JwtIdentities {
 
     /** Whether a bearer token has the shape of a JWS (three dot-separated parts) and is worth decoding. */
     static boolean looksLikeJwt(String token) {
-        int first = token.indexOf('.');
-        return first > 0 && token.indexOf('.', first + 1) > first + 1 && token.chars().filter(c -> c == '.').count() == 2;
+        return !token.startsWith(".") && token.chars().filter(c -> c == '.').count() == 2;
     }
 
     Mono<Identity> identify(String token) {

@@ -115,8 +115,7 @@ public class ValidationGrpcService extends ReactorValidationServiceGrpc.Validati
         try {
             authorizer.check(identity, validation.scope().instanceName(), Right.VALIDATE);
         } catch (AuthException e) {
-            throw (e.forbidden() ? Status.PERMISSION_DENIED : Status.UNAUTHENTICATED).withDescription(e.getMessage())
-                    .asRuntimeException();
+            throw GrpcAuthInterceptor.status(e).asRuntimeException();
         }
         Deadline deadline = deadlines.of(call.getDeadline());
         try {
