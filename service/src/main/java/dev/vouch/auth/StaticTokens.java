@@ -44,6 +44,8 @@ final class StaticTokens implements AutoCloseable {
     private final Path file;
     private volatile List<Entry> fromFile = List.of();
     private volatile byte[] fileDigest;
+    // what the last failed re-read found, so a broken file is reported once, not at every check
+    private volatile String lastProblem;
     private final Disposable polling;
 
     StaticTokens(AuthProperties properties, Scheduler io) {
@@ -88,16 +90,34 @@ final class StaticTokens implements AutoCloseable {
     }
 
     private void reloadIfChanged() {
+        byte[] content;
         try {
-            byte[] content = Files.readAllBytes(file);
-            if (!MessageDigest.isEqual(sha256(content), fileDigest)) {
-                load(content);
-                log.info("vouch.auth.tokens-file {} re-read: {} tokens", file, fromFile.size());
-            }
+            content = Files.readAllBytes(file);
         } catch (IOException | RuntimeException e) {
-            // a Secret being swapped can be briefly absent or half-written; the next check tries again
+            // a Secret being swapped can be briefly absent; the next check tries again
+            problem("cannot be read: " + e);
+            return;
+        }
+        byte[] digest = sha256(content);
+        if (MessageDigest.isEqual(digest, fileDigest)) {
+            lastProblem = null;
+            return;
+        }
+        try {
+            load(content);
+            lastProblem = null;
+            log.info("vouch.auth.tokens-file {} re-read: {} tokens", file, fromFile.size());
+        } catch (IOException | RuntimeException e) {
+            // half-written or wrong: keep what works, say so once per content
+            problem(HexFormat.of().formatHex(digest) + " " + e.getMessage());
+        }
+    }
+
+    private void problem(String what) {
+        if (!what.equals(lastProblem)) {
+            lastProblem = what;
             log.warn("vouch.auth.tokens-file {} could not be re-read, keeping its previous {} tokens: {}", file,
-                    fromFile.size(), e.getMessage());
+                    fromFile.size(), what.replaceFirst("^[0-9a-f]{64} ", ""));
         }
     }
 
