@@ -595,6 +595,26 @@ class EmbeddedGrpcTest {
         assertThat(store.acPath(action.hash())).hasBinaryContent(result.toByteArray());
     }
 
+    /** The defect of issue 9: an entry whose output blob was evicted is not a cache hit, so it is not served. */
+    @Test
+    void actionResultWhoseBlobWasEvictedIsNotFound() throws Exception {
+        var stub = ActionCacheGrpc.newBlockingStub(channel);
+        byte[] output = "a.o bytes".getBytes(StandardCharsets.UTF_8);
+        Digest blob = digestOf(output);
+        write(uploads(blob), output);
+        Digest action = digestOf("cc -c evicted.c");
+        ActionResult result = ActionResult.newBuilder()
+                .addOutputFiles(OutputFile.newBuilder().setPath("evicted.o").setDigest(blob.toProto())).build();
+        stub.updateActionResult(UpdateActionResultRequest.newBuilder()
+                .setActionDigest(action.toProto()).setActionResult(result).build());
+        GetActionResultRequest get = GetActionResultRequest.newBuilder().setActionDigest(action.toProto()).build();
+        assertThat(stub.getActionResult(get)).isEqualTo(result);
+
+        Files.delete(store.casPath(blob.hash()));
+
+        assertThat(codeOf(() -> stub.getActionResult(get))).isEqualTo(Status.Code.NOT_FOUND);
+    }
+
     @Test
     void nonSha256DigestFunctionIsInvalidArgument() {
         assertThat(codeOf(() -> ContentAddressableStorageGrpc.newBlockingStub(channel)

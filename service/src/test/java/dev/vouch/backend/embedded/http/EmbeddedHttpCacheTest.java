@@ -86,6 +86,25 @@ class EmbeddedHttpCacheTest {
         assertThat(DATA.resolve("ac").resolve(action.hash().substring(0, 2)).resolve(action.hash())).hasBinaryContent(result);
     }
 
+    /** The defect of issue 9: an entry whose output blob was evicted is not a cache hit, so it is not served. */
+    @Test
+    void actionResultWhoseBlobWasEvictedIsNotFound() throws IOException {
+        byte[] output = "evicted output".getBytes(StandardCharsets.UTF_8);
+        Digest blob = DigestFunction.SHA256.digestOf(output);
+        client().put().uri("/cache/cas/" + blob.hash()).bodyValue(output).exchange().expectStatus().isOk();
+        Digest action = DigestFunction.SHA256.digestOf("an action whose output is evicted".getBytes(StandardCharsets.UTF_8));
+        byte[] result = ActionResult.newBuilder()
+                .addOutputFiles(OutputFile.newBuilder().setPath("bazel-out/evicted.o").setDigest(blob.toProto()))
+                .build().toByteArray();
+        client().put().uri("/cache/ac/" + action.hash()).bodyValue(result).exchange().expectStatus().isOk();
+        client().get().uri("/cache/ac/" + action.hash()).exchange().expectStatus().isOk();
+
+        Files.delete(casFile(blob.hash()));
+
+        client().get().uri("/cache/ac/" + action.hash()).exchange().expectStatus().isNotFound();
+        client().head().uri("/cache/ac/" + action.hash()).exchange().expectStatus().isNotFound();
+    }
+
     @Test
     void absentEntriesAreNotFound() {
         String hash = DigestFunction.SHA256.digestOf("never stored".getBytes(StandardCharsets.UTF_8)).hash();
