@@ -31,9 +31,16 @@ public class ValidationConfiguration {
         return new InstanceNameTag(names, metrics.maxSeenInstanceNames());
     }
 
+    /** Blobs recently confirmed present, for the cache front's lookups ({@code vouch.front.presence-ttl}). */
+    @Bean
+    public PresenceWindow presenceWindow(VouchProperties properties) {
+        VouchProperties.Front front = properties.front();
+        return new PresenceWindow(front.presenceTtl(), front.presenceMaxEntries());
+    }
+
     @Bean
     public CacheValidator cacheValidator(BackendRouter backendRouter, VouchProperties properties,
-            ValidationMetrics validationMetrics) {
-        return new CompletenessValidator(backendRouter, properties.limits(), validationMetrics);
+            ValidationMetrics validationMetrics, PresenceWindow presenceWindow) {
+        return new CompletenessValidator(backendRouter, properties.limits(), validationMetrics, presenceWindow);
     }
 }

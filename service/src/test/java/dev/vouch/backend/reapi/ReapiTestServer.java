@@ -13,11 +13,11 @@ import com.google.bytestream.ReadRequest;
 import com.google.protobuf.Descriptors;
 import com.google.protobuf.Message;
 import dev.vouch.backend.embedded.InMemoryBlobStore;
-import dev.vouch.backend.embedded.grpc.EmbeddedActionCache;
-import dev.vouch.backend.embedded.grpc.EmbeddedByteStream;
-import dev.vouch.backend.embedded.grpc.EmbeddedCapabilities;
-import dev.vouch.backend.embedded.grpc.EmbeddedCas;
 import dev.vouch.config.VouchProperties;
+import dev.vouch.front.grpc.FrontByteStream;
+import dev.vouch.front.grpc.FrontCas;
+import dev.vouch.front.grpc.GrpcFrontConfiguration;
+import dev.vouch.front.grpc.TestFronts;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import io.grpc.BindableService;
@@ -69,12 +69,14 @@ final class ReapiTestServer implements AutoCloseable {
     private final Server server;
 
     private ReapiTestServer(int port, long maxBatch, boolean onePagePerCall, ServerCredentials credentials) {
-        EmbeddedCas cas = new EmbeddedCas(store, maxBatch);
+        // the cache front over the store, unchecked: a plain REAPI cache, serving entries complete or not
+        GrpcFrontConfiguration.GrpcFront front = TestFronts.plain(store, maxBatch);
+        FrontCas cas = front.cas();
         List<BindableService> services = List.of(
-                new EmbeddedCapabilities(maxBatch),
-                new EmbeddedActionCache(store),
+                front.capabilities(),
+                front.actionCache(),
                 new Lying(onePagePerCall ? new OnePagePerCall(cas) : cas),
-                new LyingByteStream(new EmbeddedByteStream(store)));
+                new LyingByteStream(front.byteStream()));
         ServerBuilder<?> builder = Grpc.newServerBuilderForPort(port, credentials)
                 // handlers on the event loop, as in the embedded server's own tests
                 .directExecutor();
@@ -268,9 +270,9 @@ final class ReapiTestServer implements AutoCloseable {
     }
 
     private static final class OnePagePerCall extends ReactorContentAddressableStorageGrpc.ContentAddressableStorageImplBase {
-        private final EmbeddedCas delegate;
+        private final FrontCas delegate;
 
-        OnePagePerCall(EmbeddedCas delegate) {
+        OnePagePerCall(FrontCas delegate) {
             this.delegate = delegate;
         }
 
@@ -333,9 +335,9 @@ final class ReapiTestServer implements AutoCloseable {
 
     /** ByteStream, except that the blobs told to {@link #lie} stream their lie, 64 KiB a message. */
     private final class LyingByteStream extends com.google.bytestream.ReactorByteStreamGrpc.ByteStreamImplBase {
-        private final EmbeddedByteStream delegate;
+        private final FrontByteStream delegate;
 
-        LyingByteStream(EmbeddedByteStream delegate) {
+        LyingByteStream(FrontByteStream delegate) {
             this.delegate = delegate;
         }
 
