@@ -8,6 +8,7 @@ import build.bazel.remote.execution.v2.OutputDirectory;
 import build.bazel.remote.execution.v2.OutputFile;
 import build.bazel.remote.execution.v2.Tree;
 import dev.vouch.api.grpc.GrpcServer;
+import dev.vouch.api.http.OpenApiContract;
 import dev.vouch.digest.Digest;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -176,6 +177,7 @@ class BazelEndToEndTest {
 
     private WebTestClient client() {
         return WebTestClient.bindToServer().baseUrl("http://127.0.0.1:" + httpPort)
+                .filter(OpenApiContract.shared().filter())
                 .responseTimeout(Duration.ofSeconds(30)).build();
     }
 

@@ -19,7 +19,7 @@ final class OpsFiles {
     static final Path DASHBOARD = ROOT.resolve("ops/grafana/vouch-dashboard.json");
     static final Path RULES = ROOT.resolve("ops/prometheus/vouch-rules.yaml");
     static final Path RULE_TESTS = ROOT.resolve("ops/prometheus/vouch-rules.test.yaml");
-    static final Path RUNBOOK = ROOT.resolve("ops/prometheus/RUNBOOK.md");
+    static final Path README = ROOT.resolve("README.md");
     static final Path COMPOSE = ROOT.resolve("docker-compose.yml");
 
     private static final JsonMapper JSON = JsonMapper.builder().build();

@@ -59,18 +59,18 @@ class PromtoolRulesTest {
 
     @Test
     void everyAlertSaysWhatHappenedAndWhereItsRunbookIs() {
-        String runbook = OpsFiles.read(OpsFiles.RUNBOOK);
+        String runbook = OpsFiles.read(OpsFiles.README);
         for (OpsFiles.Rule rule : OpsFiles.rules()) {
             if (!rule.alert()) {
                 continue;
             }
             assertThat(rule.annotations()).as(rule.name()).containsKeys("summary", "description", "runbook_url");
             assertThat(rule.labels().get("severity")).as("severity of %s", rule.name()).isIn(SEVERITIES);
-            // a heading that is the alert's name gets this anchor on GitHub, in README or RUNBOOK.md alike
+            // a heading that is the alert's name gets this anchor on GitHub: README "Alerts: what to do"
             assertThat(rule.annotations().get("runbook_url")).as(rule.name())
                     .isEqualTo("README.md#" + rule.name().toLowerCase(Locale.ROOT));
-            assertThat(runbook).as("%s has a section in %s", rule.name(), OpsFiles.RUNBOOK)
-                    .contains("\n### " + rule.name() + "\n");
+            assertThat(runbook).as("%s has a section in %s", rule.name(), OpsFiles.README)
+                    .contains("\n#### " + rule.name() + "\n");
         }
     }
 

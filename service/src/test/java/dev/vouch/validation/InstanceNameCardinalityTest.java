@@ -3,6 +3,7 @@ package dev.vouch.validation;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.vouch.api.grpc.GrpcServer;
+import dev.vouch.api.http.OpenApiContract;
 import dev.vouch.backend.Scope;
 import dev.vouch.digest.Digest;
 import dev.vouch.v1.ValidateRequest;
@@ -79,6 +80,7 @@ class InstanceNameCardinalityTest {
         assertThat(decided).isEqualTo(DISTINCT_NAMES);
 
         WebClient web = WebClient.builder().baseUrl("http://127.0.0.1:" + port)
+                .filter(OpenApiContract.shared().filter())
                 .codecs(c -> c.defaultCodecs().maxInMemorySize(64 << 20)).build();
         String megabyte = "x".repeat(1 << 20);
         Flux<String> names = Flux.concat(Flux.range(0, 5).map(i -> megabyte + i), Flux.just("ci/pinned"));

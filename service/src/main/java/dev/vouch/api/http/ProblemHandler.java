@@ -65,6 +65,7 @@ class ProblemHandler {
         HttpStatusCode status = e.getStatusCode();
         ProblemDetail problem = ProblemDetail.forStatusAndDetail(status,
                 e.getReason() != null ? e.getReason() : "request rejected");
+        problem.setType(SpringProblemHandler.BLANK);
         return respond(status, problem);
     }
 

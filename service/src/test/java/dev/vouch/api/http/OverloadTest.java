@@ -72,7 +72,9 @@ class OverloadTest {
     @BeforeEach
     void reset() {
         backend.reset();
-        http = WebClient.create("http://127.0.0.1:" + port);
+        http = WebClient.builder().baseUrl("http://127.0.0.1:" + port)
+                .filter(OpenApiContract.shared().filter())
+                .build();
     }
 
     @AfterEach

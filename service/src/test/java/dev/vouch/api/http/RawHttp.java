@@ -11,7 +11,10 @@ import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Deque;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
@@ -19,26 +22,45 @@ import java.util.Map;
  * An HTTP/1.1 client over a plain {@link Socket}, for what a well-behaved client library hides:
  * half-sent requests, bodies written before anything is read, malformed request lines, and
  * whether the server closed the connection. Parses responses with a Content-Length or chunked body.
+ * <p>
+ * Every response read is checked against the OpenAPI document ({@link OpenApiContract}) as the
+ * answer to the oldest request sent on the connection and not yet answered: the requests are found
+ * in what is sent (request line and headers up to the blank line, then Content-Length bytes of body).
  */
 public final class RawHttp implements AutoCloseable {
     private final Socket socket;
     private final InputStream in;
     private final OutputStream out;
+    private final OpenApiContract contract;
+    private final Deque<Sent> unanswered = new ArrayDeque<>();
+    // the request being sent: its head so far (until the blank line), then how much of its body is still to come
+    private final ByteArrayOutputStream head = new ByteArrayOutputStream();
+    private int lastFour;
+    private long bodyLeft;
 
-    private RawHttp(Socket socket) throws IOException {
+    private record Sent(String method, String target) {
+    }
+
+    private RawHttp(Socket socket, OpenApiContract contract) throws IOException {
         this.socket = socket;
         // buffered: the header parser reads byte by byte
         this.in = new BufferedInputStream(socket.getInputStream());
         this.out = socket.getOutputStream();
+        this.contract = contract;
     }
 
     /** A connection whose reads give up after {@code readTimeout} with a {@link SocketTimeoutException}. */
     public static RawHttp connect(int port, Duration readTimeout) throws IOException {
+        return connect(port, readTimeout, OpenApiContract.shared());
+    }
+
+    /** As {@link #connect(int, Duration)}, with responses checked against {@code contract}. */
+    public static RawHttp connect(int port, Duration readTimeout, OpenApiContract contract) throws IOException {
         Socket socket = new Socket();
         socket.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
         socket.setSoTimeout(Math.toIntExact(readTimeout.toMillis()));
         socket.setTcpNoDelay(true);
-        return new RawHttp(socket);
+        return new RawHttp(socket, contract);
     }
 
     public static String get(String path) {
@@ -50,6 +72,7 @@ public final class RawHttp implements AutoCloseable {
     }
 
     public RawHttp send(byte[] bytes) throws IOException {
+        track(bytes);
         out.write(bytes);
         out.flush();
         return this;
@@ -76,6 +99,12 @@ public final class RawHttp implements AutoCloseable {
         } else {
             body = new byte[0];
         }
+        Sent request = unanswered.poll();
+        if (request != null && contract != null) {
+            Map<String, List<String>> listed = new LinkedHashMap<>();
+            headers.forEach((name, value) -> listed.put(name, List.of(value)));
+            contract.check(new OpenApiContract.Exchange(request.method(), request.target(), status, listed, body));
+        }
         return new Response(status, headers, new String(body, StandardCharsets.UTF_8));
     }
 
@@ -101,6 +130,36 @@ public final class RawHttp implements AutoCloseable {
     @Override
     public void close() throws IOException {
         socket.close();
+    }
+
+    /** Finds the requests in what is sent, so that each response can be matched with its request. */
+    private void track(byte[] bytes) {
+        int i = 0;
+        while (i < bytes.length) {
+            if (bodyLeft > 0) {
+                int skipped = (int) Math.min(bodyLeft, bytes.length - i);
+                bodyLeft -= skipped;
+                i += skipped;
+                continue;
+            }
+            byte b = bytes[i++];
+            head.write(b);
+            lastFour = (lastFour << 8) | (b & 0xff);
+            if (lastFour == 0x0d0a0d0a) {
+                String[] lines = head.toString(StandardCharsets.ISO_8859_1).split("\r\n");
+                String[] requestLine = lines[0].split(" ");
+                if (requestLine.length == 3) {
+                    unanswered.add(new Sent(requestLine[0], requestLine[1]));
+                }
+                for (String line : lines) {
+                    if (line.toLowerCase(Locale.ROOT).startsWith("content-length:")) {
+                        bodyLeft = Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
+                    }
+                }
+                head.reset();
+                lastFour = 0;
+            }
+        }
     }
 
     private byte[] chunked() throws IOException {
