@@ -9,6 +9,7 @@ import dev.vouch.backend.Deadline;
 import dev.vouch.backend.Scope;
 import dev.vouch.digest.Digest;
 import dev.vouch.front.ActionCacheLookup;
+import dev.vouch.front.BadRequestException;
 import dev.vouch.front.FrontBackends;
 import dev.vouch.front.Lookup;
 import dev.vouch.logging.LogSafe;
@@ -51,6 +52,8 @@ public final class FrontActionCache extends ReactorActionCacheGrpc.ActionCacheIm
                     request.getActionDigest().getHash());
             Digest action = Statuses.digest(request.getActionDigest(), "action_digest", scope.digestFunction());
             return backends.forScope(scope)
+                    // a backend that cannot say what it supports is left to the lookup, which counts it UNKNOWN
+                    .onErrorResume(e -> !(e instanceof BadRequestException), e -> Mono.empty())
                     .then(lookup.lookUp(scope, action))
                     .map(FrontActionCache::answer)
                     .onErrorMap(e -> Statuses.toException(e, "GetActionResult " + action));

@@ -99,6 +99,8 @@ public final class HttpCacheHandler {
     /** GET, or HEAD without the body: the same lookup, so HEAD never says 200 where GET says 404. */
     private Mono<ServerResponse> getActionResult(CachePath path, boolean withBody) {
         return backends.forScope(path.scope())
+                // a backend that cannot say what it supports is left to the lookup, which counts it UNKNOWN
+                .onErrorResume(e -> !(e instanceof BadRequestException), e -> Mono.empty())
                 .then(lookup.lookUp(path.scope(), path.actionKey()))
                 .flatMap(answer -> {
                     if (answer instanceof Lookup.Served served) {

@@ -53,10 +53,10 @@ import reactor.core.publisher.Mono;
  * under test: it records every call, its headers and request messages, and can be told to fail or
  * hang a method.
  */
-final class ReapiTestServer implements AutoCloseable {
-    static final Duration TIMEOUT = Duration.ofSeconds(15);
+public final class ReapiTestServer implements AutoCloseable {
+    public static final Duration TIMEOUT = Duration.ofSeconds(15);
 
-    final InMemoryBlobStore store = new InMemoryBlobStore();
+    public final InMemoryBlobStore store = new InMemoryBlobStore();
     final List<Metadata> headers = new CopyOnWriteArrayList<>();
     private final List<Message> received = new CopyOnWriteArrayList<>();
     private final Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
@@ -89,12 +89,12 @@ final class ReapiTestServer implements AutoCloseable {
         }
     }
 
-    static ReapiTestServer start(long maxBatch) {
+    public static ReapiTestServer start(long maxBatch) {
         return new ReapiTestServer(0, maxBatch, false, InsecureServerCredentials.create());
     }
 
     /** A server on a given port, e.g. one restarted where another was. */
-    static ReapiTestServer onPort(int port, long maxBatch) {
+    public static ReapiTestServer onPort(int port, long maxBatch) {
         return new ReapiTestServer(port, maxBatch, false, InsecureServerCredentials.create());
     }
 
@@ -116,11 +116,11 @@ final class ReapiTestServer implements AutoCloseable {
                 .build());
     }
 
-    int port() {
+    public int port() {
         return server.getPort();
     }
 
-    String target() {
+    public String target() {
         return "grpc://127.0.0.1:" + port();
     }
 
@@ -141,29 +141,29 @@ final class ReapiTestServer implements AutoCloseable {
                 instanceName, headers, tls, null, callTimeout, 4);
     }
 
-    Digest put(byte[] blob) {
+    public Digest put(byte[] blob) {
         Digest digest = DigestFunction.SHA256.digestOf(blob);
         store.write(digest, blob).block(TIMEOUT);
         return digest;
     }
 
-    Digest put(Message message) {
+    public Digest put(Message message) {
         return put(message.toByteArray());
     }
 
-    Digest putAction(String name, build.bazel.remote.execution.v2.ActionResult result) {
+    public Digest putAction(String name, build.bazel.remote.execution.v2.ActionResult result) {
         Digest action = DigestFunction.SHA256.digestOf(name.getBytes(java.nio.charset.StandardCharsets.UTF_8));
         store.putActionResult(action, result.toByteArray()).block(TIMEOUT);
         return action;
     }
 
     /** Calls of {@code method} (its bare name, e.g. {@code FindMissingBlobs}, {@code Read}). */
-    int calls(String method) {
+    public int calls(String method) {
         AtomicInteger count = calls.get(method);
         return count == null ? 0 : count.get();
     }
 
-    <T extends Message> List<T> received(Class<T> type) {
+    public <T extends Message> List<T> received(Class<T> type) {
         return received.stream().filter(type::isInstance).map(type::cast).toList();
     }
 
@@ -191,7 +191,7 @@ final class ReapiTestServer implements AutoCloseable {
     }
 
     /** Serves {@code bytes} as the blob of {@code digest}, over BatchReadBlobs and ByteStream.Read alike. */
-    void lie(Digest digest, byte[] bytes) {
+    public void lie(Digest digest, byte[] bytes) {
         lies.put(digest, bytes);
     }
 
@@ -202,7 +202,7 @@ final class ReapiTestServer implements AutoCloseable {
     }
 
     /** Every later call of {@code method} ({@code null}: of any method) ends with {@code status}. */
-    void fail(String method, Status status) {
+    public void fail(String method, Status status) {
         failures.put(method == null ? "*" : method, status);
     }
 
@@ -215,7 +215,7 @@ final class ReapiTestServer implements AutoCloseable {
     }
 
     /** Every later call of {@code method} is accepted and never answered. */
-    void hang(String method) {
+    public void hang(String method) {
         hanging.add(method);
     }
 
