@@ -36,8 +36,10 @@ import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
+import org.springframework.test.web.reactive.server.WebTestClient;
 import reactor.core.publisher.Flux;
 
 /**
@@ -80,8 +82,13 @@ class FrontBazelEndToEndTest {
     @Autowired
     MeterRegistry meters;
 
+    @LocalServerPort
+    int httpPort;
+
     private Nginx nginx;
     private Bazel bazel;
+    // an entry stored over /cache, asked for again once nginx is down
+    private Digest httpAction;
 
     @BeforeAll
     void start() throws Exception {
@@ -178,9 +185,39 @@ class FrontBazelEndToEndTest {
         }
     }
 
-    /** nginx stopped: the front says UNAVAILABLE, never an entry, and Bazel builds everything locally. */
+    /** The HTTP protocol in front of nginx: {@code /cache/nginx/...} is translated and checked as gRPC is. */
     @Test
     @Order(4)
+    void theHttpFrontChecksNginxToo() throws Exception {
+        byte[] blob = ("http front " + UUID.randomUUID()).getBytes(StandardCharsets.UTF_8);
+        Digest digest = DigestFunction.SHA256.digestOf(blob);
+        Digest action = DigestFunction.SHA256.digestOf(("http action " + UUID.randomUUID()).getBytes(StandardCharsets.UTF_8));
+        byte[] result = ActionResult.newBuilder().addOutputFiles(OutputFile.newBuilder().setPath("out/http.o")
+                .setDigest(digest.toProto())).build().toByteArray();
+        WebTestClient http = WebTestClient.bindToServer().baseUrl("http://127.0.0.1:" + httpPort)
+                .responseTimeout(Duration.ofSeconds(30)).build();
+
+        http.put().uri("/cache/nginx/cas/" + digest.hash()).bodyValue(blob).exchange().expectStatus().isOk();
+        http.put().uri("/cache/nginx/ac/" + action.hash()).bodyValue(result).exchange().expectStatus().isOk();
+        assertThat(nginx.cacheDir().resolve("cas").resolve(digest.hash())).hasBinaryContent(blob);
+        http.get().uri("/cache/nginx/ac/" + action.hash()).exchange().expectStatus().isOk()
+                .expectBody(byte[].class).isEqualTo(result);
+        http.get().uri("/cache/nginx/cas/" + digest.hash()).exchange().expectStatus().isOk()
+                .expectBody(byte[].class).isEqualTo(blob);
+
+        Files.delete(nginx.cacheDir().resolve("cas").resolve(digest.hash()));
+
+        http.get().uri("/cache/nginx/ac/" + action.hash()).exchange().expectStatus().isNotFound();
+        http.head().uri("/cache/nginx/ac/" + action.hash()).exchange().expectStatus().isNotFound();
+        // a wrong body is refused, and nginx never gets it
+        http.put().uri("/cache/nginx/cas/" + digest.hash()).bodyValue(result).exchange().expectStatus().isBadRequest();
+        assertThat(nginx.cacheDir().resolve("cas").resolve(digest.hash())).doesNotExist();
+        httpAction = action;
+    }
+
+    /** nginx stopped: the front says UNAVAILABLE, never an entry, and Bazel builds everything locally. */
+    @Test
+    @Order(5)
     void nginxDownMakesBazelBuildLocally() throws Exception {
         Path chattyEntry = find(nginx.cacheDir().resolve("ac"), "chatty.txt");
         nginx.close();
@@ -198,6 +235,8 @@ class FrontBazelEndToEndTest {
             }
             assertThat(refused).isNotNull();
             assertThat(refused.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE);
+            WebTestClient.bindToServer().baseUrl("http://127.0.0.1:" + httpPort).responseTimeout(Duration.ofSeconds(30))
+                    .build().get().uri("/cache/nginx/ac/" + httpAction.hash()).exchange().expectStatus().isEqualTo(503);
         } finally {
             channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
