@@ -248,6 +248,27 @@ class FrontGrpcRemoteTest {
         assertThat(REMOTE.calls("Write") - writesBefore).isLessThanOrEqualTo(1);
     }
 
+    /** One FindMissingBlobs from Bazel, split to what the remote server advertises, answered as one. */
+    @Test
+    void findMissingIsSplitToTheServersLimit() {
+        int before = REMOTE.received(FindMissingBlobsRequest.class).size();
+        FindMissingBlobsRequest.Builder request = FindMissingBlobsRequest.newBuilder();
+        List<build.bazel.remote.execution.v2.Digest> absent = new ArrayList<>();
+        for (int i = 0; i < 2000; i++) {
+            absent.add(DigestFunction.SHA256.digestOf(bytes("absent " + i + " " + UUID.randomUUID())).toProto());
+        }
+        request.addAllBlobDigests(absent);
+
+        var missing = cas().findMissingBlobs(request.build()).getMissingBlobDigestsList();
+
+        assertThat(missing).containsExactlyInAnyOrderElementsOf(absent);
+        List<FindMissingBlobsRequest> sent = REMOTE.received(FindMissingBlobsRequest.class);
+        List<FindMissingBlobsRequest> forwarded = sent.subList(before, sent.size());
+        assertThat(forwarded).hasSizeGreaterThan(1);
+        assertThat(forwarded).allSatisfy(r -> assertThat(r.getSerializedSize()).isLessThanOrEqualTo((int) MAX_BATCH));
+        assertThat(forwarded.stream().mapToInt(FindMissingBlobsRequest::getBlobDigestsCount).sum()).isEqualTo(2000);
+    }
+
     @Test
     void getTreeIsForwarded() {
         Digest leaf = REMOTE.put(bytes("leaf " + UUID.randomUUID()));
