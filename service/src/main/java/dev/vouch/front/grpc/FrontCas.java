@@ -80,8 +80,10 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
     public Mono<BatchUpdateBlobsResponse> batchUpdateBlobs(BatchUpdateBlobsRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
         return Mono.defer(() -> {
+            // a blob with a malformed digest is refused on its own, so the function is inferred from a well-formed one
             Scope scope = Statuses.scope(request.getInstanceName(), request.getDigestFunction(),
-                    request.getRequestsCount() == 0 ? null : request.getRequests(0).getDigest().getHash());
+                    request.getRequestsList().stream().map(r -> r.getDigest().getHash())
+                            .filter(hash -> Statuses.byLength(hash).isPresent()).findFirst().orElse(null));
             int count = request.getRequestsCount();
             com.google.rpc.Status[] statuses = new com.google.rpc.Status[count];
             List<BlobData> good = new ArrayList<>(count);
