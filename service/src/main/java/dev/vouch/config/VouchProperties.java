@@ -65,6 +65,11 @@ public record VouchProperties(
             defaultBackend = backends.get(0).name();
         }
         front = front == null ? Front.defaults() : front;
+        String repairFrom = front.repairFrom();
+        if (repairFrom != null && !repairFrom.isBlank() && backends.stream().noneMatch(b -> b.name().equals(repairFrom))) {
+            throw new IllegalArgumentException("vouch.front.repair-from '" + repairFrom
+                    + "' is not a configured backend " + backends.stream().map(Backend::name).toList());
+        }
     }
 
     /** Properties with the HTTP port's connection limits and the cache front at their defaults. */
@@ -445,12 +450,17 @@ public record VouchProperties(
      *     still be vouched for by a lookup in it: keep it short
      * @param presenceMaxEntries the most blobs the presence window holds ({@code vouch.front.presence-max-entries});
      *     about 200 bytes each, so the default is some 20 MB at most
+     * @param repairFrom a configured backend's name ({@code vouch.front.repair-from}), the second tier: when an
+     *     Action Cache read at the front is PARTIAL, the missing blobs this backend has are copied (streamed,
+     *     hash-verified) into the served backend before the answer, and the entry is served if every missing
+     *     blob was repaired. Unset: no repair
      */
     public record Front(
             Boolean enabled,
             @NotNull @DefaultValue("EXISTENCE") FrontCheck check,
             @NotNull @DefaultValue("5s") Duration presenceTtl,
-            @Min(0) @DefaultValue("100000") long presenceMaxEntries) {
+            @Min(0) @DefaultValue("100000") long presenceMaxEntries,
+            String repairFrom) {
 
         @ConstructorBinding
         public Front {

@@ -1,8 +1,11 @@
 package dev.vouch.front;
 
+import dev.vouch.backend.BackendRegistry;
 import dev.vouch.backend.BackendRouter;
+import dev.vouch.backend.CacheBackend;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.validation.CacheValidator;
+import dev.vouch.validation.ValidationMetrics;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Conditional;
 import org.springframework.context.annotation.Configuration;
@@ -21,8 +24,11 @@ public class FrontConfiguration {
     }
 
     @Bean
-    public ActionCacheLookup actionCacheLookup(BackendRouter backendRouter, CacheValidator cacheValidator,
-            VouchProperties properties) {
-        return new ActionCacheLookup(backendRouter, cacheValidator, properties.front().check());
+    public ActionCacheLookup actionCacheLookup(BackendRegistry backendRegistry, CacheValidator cacheValidator,
+            VouchProperties properties, ValidationMetrics validationMetrics) {
+        String repairFrom = properties.front().repairFrom();
+        // the name was checked at start-up (VouchProperties): a configured backend, with its decorators
+        CacheBackend repair = repairFrom == null || repairFrom.isBlank() ? null : backendRegistry.backends().get(repairFrom);
+        return new ActionCacheLookup(backendRegistry, cacheValidator, properties.front().check(), repair, validationMetrics);
     }
 }

@@ -77,6 +77,52 @@ class ActionCacheLookupTest {
         }
     }
 
+    /** A blob the served backend lost and the second tier has is copied back, and the entry served. */
+    @Test
+    void aBlobTheSecondTierHasIsRepairedAndTheEntryServed() {
+        InMemoryBlobStore durable = new InMemoryBlobStore();
+        durable.write(output, bytes).block(TIMEOUT);
+        store.evictBlob(output);
+        SimpleMeterRegistry meters = new SimpleMeterRegistry();
+
+        Lookup answer = repairing(durable, meters).lookUp(SCOPE, action).block(TIMEOUT);
+
+        assertThat(answer).isEqualTo(new Lookup.Served(result));
+        assertThat(store.contains(output).block(TIMEOUT)).isTrue();
+        assertThat(meters.get("vouch.blobs.repaired").tag("backend", "embedded").counter().count()).isEqualTo(1);
+    }
+
+    @Test
+    void aBlobNeitherTierHasLeavesTheEntryUnserved() {
+        store.evictBlob(output);
+
+        Lookup answer = repairing(new InMemoryBlobStore(), new SimpleMeterRegistry()).lookUp(SCOPE, action).block(TIMEOUT);
+
+        assertThat(answer).isInstanceOf(Lookup.NotFound.class)
+                .extracting(l -> ((Lookup.NotFound) l).why()).asString().contains("0 repaired from backend durable");
+        assertThat(store.contains(output).block(TIMEOUT)).isFalse();
+    }
+
+    /** The second tier's copy is damaged: it fails its digest on the way, and is never stored. */
+    @Test
+    void aDamagedCopyIsNotRepaired() {
+        InMemoryBlobStore durable = new InMemoryBlobStore();
+        durable.corruptBlob(output, "object filf".getBytes(StandardCharsets.UTF_8));
+        store.evictBlob(output);
+
+        Lookup answer = repairing(durable, new SimpleMeterRegistry()).lookUp(SCOPE, action).block(TIMEOUT);
+
+        assertThat(answer).isInstanceOf(Lookup.NotFound.class);
+        assertThat(store.contains(output).block(TIMEOUT)).isFalse();
+    }
+
+    private ActionCacheLookup repairing(InMemoryBlobStore durable, SimpleMeterRegistry meters) {
+        CompletenessValidator validator = new CompletenessValidator(router, VouchProperties.Limits.defaults(),
+                new ValidationMetrics(meters), new PresenceWindow(Duration.ZERO, 0));
+        return new ActionCacheLookup(router, validator, FrontCheck.EXISTENCE,
+                new EmbeddedBackend("durable", durable, 4 << 20), new ValidationMetrics(meters));
+    }
+
     private Lookup lookUp(FrontCheck check) {
         return lookup(check).lookUp(SCOPE, action).block(TIMEOUT);
     }
