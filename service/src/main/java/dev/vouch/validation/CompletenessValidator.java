@@ -3,6 +3,7 @@ package dev.vouch.validation;
 import build.bazel.remote.execution.v2.ActionResult;
 import dev.vouch.backend.BackendRouter;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.CallMetadata;
 import dev.vouch.backend.Deadline;
 import dev.vouch.backend.MalformedBlobException;
 import dev.vouch.backend.Scope;
@@ -93,7 +94,8 @@ public class CompletenessValidator implements CacheValidator {
 
     @Override
     public Flux<ActionVerdict> validate(ValidationRequest request) {
-        return Flux.defer(() -> new Run(request).verdicts());
+        // one tool_invocation_id for every backend call of this request (a client's forwarded metadata stays)
+        return Flux.defer(() -> new Run(request).verdicts()).contextWrite(CallMetadata::newInvocation);
     }
 
     /** The state of one request. */

@@ -36,6 +36,11 @@ final class CallFailures {
         return !(error instanceof BackendException) && Status.fromThrowable(error).getCode() == Status.Code.NOT_FOUND;
     }
 
+    /** The server does not implement the method: an answer about the server, for the caller to fall back on. */
+    static boolean isUnimplemented(Throwable error) {
+        return !(error instanceof BackendException) && Status.fromThrowable(error).getCode() == Status.Code.UNIMPLEMENTED;
+    }
+
     /**
      * Why the answer of a call could not be parsed, if that is how it failed: gRPC then cancels the
      * call ("Failed to read message") with the protobuf error as the cause. Null otherwise.

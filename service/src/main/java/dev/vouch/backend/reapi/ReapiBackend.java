@@ -30,6 +30,7 @@ import dev.vouch.backend.BlobData;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.BlobWrite;
 import dev.vouch.backend.CacheBackend;
+import dev.vouch.backend.CallMetadata;
 import dev.vouch.backend.CallGuard;
 import dev.vouch.backend.CorruptBlobException;
 import dev.vouch.backend.Deadline;
@@ -66,9 +67,16 @@ import reactor.util.context.ContextView;
  * long-lived channel. Existence checks are split to the server's advertised batch limit; blobs
  * that fit a batch are read with BatchReadBlobs, larger ones streamed with ByteStream.Read.
  * Every call carries a fresh deadline of {@code call-timeout}, shortened to the request's
- * {@link Deadline} when one is in the subscriber context. NOT_FOUND is absence; every other
+ * {@link Deadline} when one is in the subscriber context, and the request's {@link CallMetadata}
+ * as the RequestMetadata header ({@link RequestMetadataHeader}). NOT_FOUND is absence; every other
  * status is a {@link BackendException}. Each gRPC call (each FindMissingBlobs part, BatchReadBlobs,
  * ByteStream.Read stream, GetTree page, GetCapabilities) goes through the backend's {@link CallGuard}.
+ *
+ * <p>A server may lack optional CAS calls (Bazel's remote worker, REAPI 2.0, has no BatchReadBlobs):
+ * UNIMPLEMENTED is an answer about the server, not a failure, so it is neither retried nor counted
+ * by the circuit breaker. Blobs are then read with ByteStream.Read, and trees walked Directory by
+ * Directory instead of with GetTree, until the connection is lost (the server behind the address
+ * may have been replaced).
  */
 public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ReapiBackend.class);
@@ -113,6 +121,9 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
             .maximumSize(MAX_CACHED_INSTANCES)
             .expireAfterWrite(CAPABILITIES_TTL)
             .build();
+    // what the server answered UNIMPLEMENTED on this connection, so it is not asked (and refused) every time
+    private volatile boolean batchReadUnimplemented;
+    private volatile boolean getTreeUnimplemented;
 
     /** A backend whose calls go out unguarded (tests). */
     public ReapiBackend(VouchProperties.Backend config) {
@@ -182,7 +193,8 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                 .setDigestFunction(scope.digestFunction().toProto())
                 .build();
         String operation = "GetActionResult " + action;
-        return guard.unary(operation, () -> Mono.deferContextual(context -> withDeadline(actionCache, context)
+        return guard.unary(operation, () -> Mono.deferContextual(context -> forCall(actionCache, context,
+                                CallMetadata.from(context).forAction(action))
                         // refused by its length prefix, before it is buffered or parsed
                         .withMaxInboundMessageSize(maxActionResultBytes)
                         .getActionResult(request))
@@ -218,7 +230,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
 
     private Mono<FindMissingBlobsResponse> findMissingPart(FindMissingBlobsRequest request) {
         String operation = "FindMissingBlobs of " + request.getBlobDigestsCount() + " digests";
-        return guard.unary(operation, () -> Mono.deferContextual(context -> withDeadline(cas, context)
+        return guard.unary(operation, () -> Mono.deferContextual(context -> forCall(cas, context)
                         .findMissingBlobs(request))
                 .onErrorMap(e -> failures.of(operation, e)));
     }
@@ -248,10 +260,25 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         return serverCapabilities(instance).flatMapMany(caps -> {
             long advertised = caps.getCacheCapabilities().getMaxBatchTotalSizeBytes();
             long limit = advertised > 0 ? Math.min(advertised, BATCH_LIMIT_CEILING) : UNSTATED_BATCH_LIMIT;
-            return RequestSizes.batchReadFits(batch, digest, limit)
-                    ? guard.stream("BatchReadBlobs " + digest, () -> batchRead(batch, digest))
-                    : guard.stream("ByteStream.Read " + digest, () -> streamRead(instance, digest));
+            Flux<ByteBuffer> streamed = guard.stream("ByteStream.Read " + digest, () -> streamRead(instance, digest));
+            if (batchReadUnimplemented || !RequestSizes.batchReadFits(batch, digest, limit)) {
+                return streamed;
+            }
+            return guard.stream("BatchReadBlobs " + digest, () -> batchRead(batch, digest))
+                    .onErrorResume(Unimplemented.class, e -> {
+                        batchReadUnimplemented = unimplemented(batchReadUnimplemented, e, "blobs are read with ByteStream.Read");
+                        return streamed;
+                    });
         });
+    }
+
+    /** Notes once per connection that the server lacks a call; the flag's new value. */
+    private boolean unimplemented(boolean known, Unimplemented e, String instead) {
+        if (!known) {
+            log.info("backend {}: {} answered UNIMPLEMENTED ({}); {} until the connection to {} is lost", name,
+                    e.operation, LogSafe.quote(e.getMessage()), instead, target);
+        }
+        return true;
     }
 
     private Flux<ByteBuffer> batchRead(BatchReadBlobsRequest request, Digest digest) {
@@ -259,9 +286,10 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         // an answer that could only fit by holding more than this blob is refused before it is buffered
         int answerLimit = (int) Math.min(ReapiChannels.MAX_INBOUND_MESSAGE_BYTES,
                 RequestSizes.batchReadResponseSize(digest) + ANSWER_ALLOWANCE);
-        return Mono.deferContextual(context -> withDeadline(cas, context).withMaxInboundMessageSize(answerLimit)
+        return Mono.deferContextual(context -> forCall(cas, context).withMaxInboundMessageSize(answerLimit)
                         .batchReadBlobs(request))
-                .onErrorMap(e -> readFailure(operation, digest, e))
+                .onErrorMap(e -> CallFailures.isUnimplemented(e) ? new Unimplemented("BatchReadBlobs", e)
+                        : readFailure(operation, digest, e))
                 .flatMapMany(response -> {
                     for (BatchReadBlobsResponse.Response blob : response.getResponsesList()) {
                         if (!blob.getDigest().equals(request.getDigests(0))) {
@@ -297,7 +325,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         String resource = (instance.isEmpty() ? "" : instance + "/") + "blobs/" + digest.hash() + "/" + digest.sizeBytes();
         ReadRequest request = ReadRequest.newBuilder().setResourceName(resource).build();
         int chunkLimit = (int) Math.min(ReapiChannels.MAX_INBOUND_MESSAGE_BYTES, digest.sizeBytes() + 1 + ANSWER_ALLOWANCE);
-        Flux<ByteBuffer> chunks = Flux.deferContextual(context -> withDeadline(byteStream, context)
+        Flux<ByteBuffer> chunks = Flux.deferContextual(context -> forCall(byteStream, context)
                         .withMaxInboundMessageSize(chunkLimit)
                         .withOption(ReactorCallOptions.CALL_OPTIONS_PREFETCH, READ_PREFETCH)
                         .withOption(ReactorCallOptions.CALL_OPTIONS_LOW_TIDE, READ_PREFETCH / 2)
@@ -343,18 +371,31 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                 .setPageSize(treePageSize)
                 .setDigestFunction(scope.digestFunction().toProto())
                 .build();
-        return treeFrom(first, rootDirectory);
+        if (getTreeUnimplemented) {
+            return walkTree(scope, rootDirectory);
+        }
+        // only the first page's call can be refused so: nothing has been emitted yet
+        return treeFrom(first, rootDirectory).onErrorResume(Unimplemented.class, e -> {
+            getTreeUnimplemented = unimplemented(getTreeUnimplemented, e, "trees are walked with reads of each Directory");
+            return walkTree(scope, rootDirectory);
+        });
+    }
+
+    private Flux<Directory> walkTree(Scope scope, Digest rootDirectory) {
+        return CacheBackend.super.getTree(scope, rootDirectory);
     }
 
     private Flux<Directory> treeFrom(GetTreeRequest request, Digest root) {
         return Flux.deferContextual(context -> {
             AtomicReference<String> next = new AtomicReference<>("");
-            Flux<Directory> page = guard.stream("GetTree " + root, () -> withDeadline(cas, context).getTree(request)
+            Flux<Directory> page = guard.stream("GetTree " + root, () -> forCall(cas, context).getTree(request)
                     .doOnNext(response -> next.set(response.getNextPageToken()))
                     .concatMapIterable(GetTreeResponse::getDirectoriesList)
                     .onErrorMap(e -> CallFailures.isNotFound(e)
                             ? new BlobNotFoundException(root)
-                            : failures.of("GetTree " + root, e)));
+                            : CallFailures.isUnimplemented(e) && request.getPageToken().isEmpty()
+                                    ? new Unimplemented("GetTree", e)
+                                    : failures.of("GetTree " + root, e)));
             return page.concatWith(Flux.defer(() -> {
                 String token = next.get();
                 if (token.isEmpty()) {
@@ -379,7 +420,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                 .setDigestFunction(scope.digestFunction().toProto())
                 .build();
         String operation = "UpdateActionResult " + action;
-        return guard.unary(operation, () -> Mono.deferContextual(context -> withDeadline(actionCache, context)
+        return guard.unary(operation, () -> Mono.deferContextual(context -> forCall(actionCache, context)
                         .updateActionResult(request))
                 .onErrorMap(e -> failures.of(operation, e))).then();
     }
@@ -419,7 +460,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                                 offset[0] += chunk.remaining();
                                 return request.setFinishWrite(offset[0] >= digest.sizeBytes()).build();
                             });
-                    return withDeadline(byteStream, context).write(requests)
+                    return forCall(byteStream, context).write(requests)
                             // the data's own failure (a digest mismatch) is the answer, not the call's cancellation
                             .onErrorMap(e -> dataFailure.get() != null ? dataFailure.get() : failures.of(operation, e))
                             .flatMap(response -> response.getCommittedSize() == digest.sizeBytes()
@@ -465,7 +506,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
 
     private Flux<BlobWrite> batchUpdate(BatchUpdateBlobsRequest request) {
         String operation = "BatchUpdateBlobs of " + request.getRequestsCount() + " blobs";
-        return guard.unary(operation, () -> Mono.deferContextual(context -> withDeadline(cas, context)
+        return guard.unary(operation, () -> Mono.deferContextual(context -> forCall(cas, context)
                                 .batchUpdateBlobs(request))
                         .onErrorMap(e -> failures.of(operation, e)))
                 .flatMapIterable(response -> response.getResponsesList().stream().map(blob -> {
@@ -512,14 +553,21 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     }
 
     /**
-     * Deadlines are absolute, so each call gets its own, taken when the call starts: the call
-     * timeout, or what is left of the request's {@link Deadline} when that is sooner.
+     * The stub for one call made within {@code context}: with its own deadline, and the request's
+     * {@link CallMetadata} for the RequestMetadata header. Deadlines are absolute, so each call gets
+     * its own, taken when the call starts: the call timeout, or what is left of the request's
+     * {@link Deadline} when that is sooner.
      */
-    private <S extends io.grpc.stub.AbstractStub<S>> S withDeadline(S stub, ContextView context) {
+    private <S extends io.grpc.stub.AbstractStub<S>> S forCall(S stub, ContextView context) {
+        return forCall(stub, context, CallMetadata.from(context));
+    }
+
+    private <S extends io.grpc.stub.AbstractStub<S>> S forCall(S stub, ContextView context, CallMetadata metadata) {
         Duration timeout = Deadline.from(context)
                 .map(deadline -> min(callTimeout, deadline.remaining()))
                 .orElse(callTimeout);
-        return stub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        return stub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS)
+                .withOption(RequestMetadataHeader.CALL_OPTION, metadata);
     }
 
     private static Duration min(Duration a, Duration b) {
@@ -534,7 +582,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
      */
     private Mono<ServerCapabilities> serverCapabilities(String instance) {
         return Mono.defer(() -> capabilities.get(instance, i -> guard.unary("GetCapabilities",
-                        () -> Mono.deferContextual(context -> withDeadline(capabilitiesStub, context)
+                        () -> Mono.deferContextual(context -> forCall(capabilitiesStub, context)
                                         .getCapabilities(GetCapabilitiesRequest.newBuilder().setInstanceName(i).build()))
                                 .onErrorMap(e -> failures.of("GetCapabilities", e)))
                 .doOnNext(caps -> log.debug("backend {} instance {}: {}", name, LogSafe.quote(i),
@@ -568,8 +616,9 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     }
 
     /**
-     * Forgets the capabilities whenever the connection is lost, so they are asked again on the next
-     * one: a server restarted behind the same address may have changed its limits. A server that
+     * Forgets the capabilities, and which calls were unimplemented, whenever the connection is lost,
+     * so they are asked again on the next one: a server restarted behind the same address may have
+     * changed its limits, or be another server. A server that
      * closes the connection cleanly sends the channel to IDLE, not TRANSIENT_FAILURE, so both count.
      */
     private void watchConnection(ConnectivityState seen) {
@@ -578,6 +627,8 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
             if (now == ConnectivityState.IDLE || now == ConnectivityState.TRANSIENT_FAILURE
                     || now == ConnectivityState.SHUTDOWN) {
                 capabilities.invalidateAll();
+                batchReadUnimplemented = false;
+                getTreeUnimplemented = false;
             }
             if (now != ConnectivityState.SHUTDOWN) {
                 watchConnection(now);
@@ -597,5 +648,18 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         }
         return new BackendCapabilities(functions, server.getCacheCapabilities().getMaxBatchTotalSizeBytes(), null,
                 server.getCacheCapabilities().getActionCacheUpdateCapabilities().getUpdateEnabled());
+    }
+
+    /**
+     * A call the server does not implement. Deliberately not a {@link BackendException}: the circuit
+     * breaker counts it as an answer and the retry leaves it alone; the caller falls back.
+     */
+    private static final class Unimplemented extends RuntimeException {
+        final String operation;
+
+        Unimplemented(String operation, Throwable cause) {
+            super(String.valueOf(Status.fromThrowable(cause).getDescription()), cause, false, false);
+            this.operation = operation;
+        }
     }
 }

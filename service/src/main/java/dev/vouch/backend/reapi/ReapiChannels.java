@@ -1,5 +1,7 @@
 package dev.vouch.backend.reapi;
 
+import build.bazel.remote.execution.v2.RequestMetadata;
+import com.google.protobuf.InvalidProtocolBufferException;
 import dev.vouch.config.VouchProperties;
 import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
@@ -12,9 +14,13 @@ import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Path;
 import java.util.Base64;
+import java.util.Locale;
 import java.util.Map;
 
-/** Opens the one long-lived channel of a {@code grpc} backend: plaintext or TLS, static headers on every call. */
+/**
+ * Opens the one long-lived channel of a {@code grpc} backend: plaintext or TLS, static headers and
+ * the RequestMetadata header on every call.
+ */
 final class ReapiChannels {
     /** The largest message the channel accepts: GetTree pages and batch reads must fit in it. */
     static final int MAX_INBOUND_MESSAGE_BYTES = 16 << 20;
@@ -26,7 +32,8 @@ final class ReapiChannels {
         URI target = config.target();
         ChannelCredentials credentials = isTls(target) ? tls(config) : InsecureChannelCredentials.create();
         return Grpc.newChannelBuilderForAddress(host(target), target.getPort(), credentials)
-                .intercept(MetadataUtils.newAttachHeadersInterceptor(headers(config)))
+                .intercept(new RequestMetadataHeader(configuredRequestMetadata(config)),
+                        MetadataUtils.newAttachHeadersInterceptor(headers(config)))
                 .maxInboundMessageSize(MAX_INBOUND_MESSAGE_BYTES)
                 .userAgent("vouch")
                 .build();
@@ -71,11 +78,17 @@ final class ReapiChannels {
         return new IllegalArgumentException(key + " " + file + " is not a readable PEM file: " + e.getMessage(), e);
     }
 
-    /** Header names ending in {@code -bin} are binary in gRPC; their configured value is base64. */
+    /**
+     * Header names ending in {@code -bin} are binary in gRPC; their configured value is base64. The
+     * RequestMetadata header is left to {@link RequestMetadataHeader}, which sends it on every call.
+     */
     static Metadata headers(VouchProperties.Backend config) {
         Metadata metadata = new Metadata();
         for (Map.Entry<String, String> header : config.headers().entrySet()) {
             String name = header.getKey();
+            if (isRequestMetadata(name)) {
+                continue;
+            }
             try {
                 if (name.endsWith(Metadata.BINARY_HEADER_SUFFIX)) {
                     metadata.put(Metadata.Key.of(name, Metadata.BINARY_BYTE_MARSHALLER),
@@ -89,5 +102,25 @@ final class ReapiChannels {
             }
         }
         return metadata;
+    }
+
+    /** The configured RequestMetadata header (base64 of the message), parsed; null when none is configured. */
+    static RequestMetadata configuredRequestMetadata(VouchProperties.Backend config) {
+        for (Map.Entry<String, String> header : config.headers().entrySet()) {
+            if (isRequestMetadata(header.getKey())) {
+                try {
+                    return RequestMetadata.parseFrom(Base64.getDecoder().decode(header.getValue()));
+                } catch (IllegalArgumentException | InvalidProtocolBufferException e) {
+                    throw new IllegalArgumentException("vouch.backends[" + config.name() + "].headers." + header.getKey()
+                            + " is not the base64 of a build.bazel.remote.execution.v2.RequestMetadata: " + e.getMessage(), e);
+                }
+            }
+        }
+        return null;
+    }
+
+    // gRPC header names are case-insensitive
+    private static boolean isRequestMetadata(String name) {
+        return RequestMetadataHeader.KEY.name().equals(name.toLowerCase(Locale.ROOT));
     }
 }

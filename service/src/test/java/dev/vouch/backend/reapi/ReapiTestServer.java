@@ -9,6 +9,7 @@ import build.bazel.remote.execution.v2.FindMissingBlobsResponse;
 import build.bazel.remote.execution.v2.GetTreeRequest;
 import build.bazel.remote.execution.v2.GetTreeResponse;
 import build.bazel.remote.execution.v2.ReactorContentAddressableStorageGrpc;
+import build.bazel.remote.execution.v2.RequestMetadata;
 import com.google.bytestream.ReadRequest;
 import com.google.protobuf.Descriptors;
 import com.google.protobuf.Message;
@@ -55,9 +56,16 @@ import reactor.core.publisher.Mono;
  */
 public final class ReapiTestServer implements AutoCloseable {
     public static final Duration TIMEOUT = Duration.ofSeconds(15);
+    /** The header REAPI clients send their RequestMetadata in, spelled out here as the wire has it. */
+    static final Metadata.Key<byte[]> REQUEST_METADATA =
+            Metadata.Key.of("build.bazel.remote.execution.v2.requestmetadata-bin", Metadata.BINARY_BYTE_MARSHALLER);
 
     public final InMemoryBlobStore store = new InMemoryBlobStore();
     final List<Metadata> headers = new CopyOnWriteArrayList<>();
+    /** Every call's method (bare name) with its headers, in arrival order. */
+    final List<Map.Entry<String, Metadata>> callHeaders = new CopyOnWriteArrayList<>();
+    // refuse calls without a RequestMetadata header, as Bazel's remote worker does
+    private volatile boolean requireRequestMetadata;
     private final List<Message> received = new CopyOnWriteArrayList<>();
     private final Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
     private final Map<String, Status> failures = new ConcurrentHashMap<>();
@@ -214,6 +222,39 @@ public final class ReapiTestServer implements AutoCloseable {
         }
     }
 
+    /**
+     * From now on every call without a {@code build.bazel.remote.execution.v2.requestmetadata-bin}
+     * header is refused as Bazel's remote worker refuses it (INVALID_ARGUMENT, "RequestMetadata not
+     * received from the client for ..."), before the service sees it.
+     */
+    void requireRequestMetadata() {
+        requireRequestMetadata = true;
+    }
+
+    /** The RequestMetadata headers the calls of {@code method} carried, decoded (each call may carry several). */
+    List<List<RequestMetadata>> requestMetadata(String method) {
+        List<List<RequestMetadata>> all = new java.util.ArrayList<>();
+        for (Map.Entry<String, Metadata> call : callHeaders) {
+            if (call.getKey().equals(method)) {
+                List<RequestMetadata> values = new java.util.ArrayList<>();
+                Iterable<byte[]> sent = call.getValue().getAll(REQUEST_METADATA);
+                if (sent != null) {
+                    sent.forEach(bytes -> values.add(parseMetadata(bytes)));
+                }
+                all.add(values);
+            }
+        }
+        return all;
+    }
+
+    private static RequestMetadata parseMetadata(byte[] bytes) {
+        try {
+            return RequestMetadata.parseFrom(bytes);
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            throw new IllegalStateException("a RequestMetadata header that does not parse", e);
+        }
+    }
+
     /** Every later call of {@code method} is accepted and never answered. */
     public void hang(String method) {
         hanging.add(method);
@@ -236,6 +277,13 @@ public final class ReapiTestServer implements AutoCloseable {
             String method = call.getMethodDescriptor().getBareMethodName();
             calls.computeIfAbsent(method, m -> new AtomicInteger()).incrementAndGet();
             headers.add(requestHeaders);
+            callHeaders.add(Map.entry(method, requestHeaders));
+            if (requireRequestMetadata && !requestHeaders.containsKey(REQUEST_METADATA)) {
+                call.close(Status.INVALID_ARGUMENT.withDescription("RequestMetadata not received from the client for "
+                        + call.getMethodDescriptor().getFullMethodName()), new Metadata());
+                return new ServerCall.Listener<>() {
+                };
+            }
             if (hanging.contains(method) || hanging.contains("*")) {
                 return new ServerCall.Listener<>() {
                 };
