@@ -5,22 +5,19 @@ import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.Scope;
 import dev.vouch.config.VouchProperties.FrontCheck;
 import dev.vouch.digest.Digest;
-import dev.vouch.digest.VerifiedStream;
 import dev.vouch.logging.LogSafe;
 import dev.vouch.validation.ActionVerdict;
-import dev.vouch.validation.BlobKind;
 import dev.vouch.validation.BlobProblem;
 import dev.vouch.validation.CacheValidator;
 import dev.vouch.validation.Mode;
+import dev.vouch.validation.Repairer;
 import dev.vouch.validation.Source;
-import dev.vouch.validation.ValidationMetrics;
 import dev.vouch.validation.ValidationRequest;
 import dev.vouch.validation.Verdict;
 import java.util.ArrayList;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
@@ -40,31 +37,22 @@ public final class ActionCacheLookup {
     // blobs named in the WARN line of one PARTIAL; the rest are counted
     static final int BLOBS_LOGGED = 10;
 
-    // blobs copied at once from the repair backend for one lookup
-    static final int REPAIR_CONCURRENCY = 4;
-
     private final BackendRouter router;
     private final CacheValidator validator;
     private final FrontCheck check;
     // vouch.front.repair-from, or null
-    private final CacheBackend repairFrom;
-    private final ValidationMetrics metrics;
+    private final Repairer repairer;
 
     public ActionCacheLookup(BackendRouter router, CacheValidator validator, FrontCheck check) {
-        this(router, validator, check, null, null);
+        this(router, validator, check, null);
     }
 
-    /**
-     * @param repairFrom the second tier ({@code vouch.front.repair-from}) missing blobs are copied from; null for none
-     * @param metrics where repaired blobs are counted; needed with {@code repairFrom}
-     */
-    public ActionCacheLookup(BackendRouter router, CacheValidator validator, FrontCheck check, CacheBackend repairFrom,
-            ValidationMetrics metrics) {
+    /** @param repairer the second tier ({@code vouch.front.repair-from}) PARTIAL entries are mended from; null for none */
+    public ActionCacheLookup(BackendRouter router, CacheValidator validator, FrontCheck check, Repairer repairer) {
         this.router = router;
         this.validator = validator;
         this.check = check;
-        this.repairFrom = repairFrom;
-        this.metrics = metrics;
+        this.repairer = repairer;
     }
 
     /** What to answer for {@code action}; never fails (a failure is {@link Lookup.Unavailable}). */
@@ -75,7 +63,7 @@ public final class ActionCacheLookup {
         Mode mode = check == FrontCheck.FETCH ? Mode.FETCH : Mode.EXISTENCE;
         return validator.validate(new ValidationRequest(scope, mode, List.of(action), true, Source.FRONT, true))
                 .next()
-                .flatMap(verdict -> verdict.verdict() == Verdict.PARTIAL && repairable(scope, verdict)
+                .flatMap(verdict -> verdict.verdict() == Verdict.PARTIAL && repairer != null && verdict.actionResult() != null
                         ? repair(scope, verdict)
                         : Mono.just(answer(scope, verdict)))
                 .switchIfEmpty(Mono.fromSupplier(() -> new Lookup.Unavailable("no verdict for action " + action)))
@@ -113,54 +101,15 @@ public final class ActionCacheLookup {
         };
     }
 
-    /**
-     * Whether a PARTIAL can be mended from the second tier: one is configured and is not the served
-     * backend, nothing is corrupt (a corrupt blob is present under its digest: copying cannot replace
-     * it), and the entry came with the verdict, so it can be served once mended.
-     */
-    private boolean repairable(Scope scope, ActionVerdict verdict) {
-        return repairFrom != null && !repairFrom.name().equals(verdict.backend()) && verdict.corrupt().isEmpty()
-                && verdict.actionResult() != null && !verdict.missing().isEmpty();
-    }
-
-    /**
-     * Copies the missing blobs the repair backend has into the served backend, streamed and
-     * hash-verified ({@link VerifiedStream}: a wrong blob is never stored), then serves the entry if
-     * every one was copied. A missing Tree or Directory hid what lies under it from the check, so such
-     * an entry is not served this time, though what could be copied was: the next lookup sees the rest.
-     */
+    /** The PARTIAL logged, then mended from the second tier ({@link Repairer}): served if it is now complete. */
     private Mono<Lookup> repair(Scope scope, ActionVerdict verdict) {
         logPartial(scope, verdict);
-        CacheBackend served = router.route(scope.instanceName());
-        return Flux.fromIterable(verdict.missing())
-                .flatMap(problem -> copy(scope, problem.digest(), served)
-                        .thenReturn(problem)
-                        .onErrorResume(e -> {
-                            log.info("front: blob {} of action {} not repaired from backend {}: {}", problem.digest(),
-                                    verdict.action(), repairFrom.name(), LogSafe.escape(String.valueOf(e.getMessage())));
-                            return Mono.empty();
-                        }), REPAIR_CONCURRENCY)
-                .collectList()
-                .map(repaired -> {
-                    if (!repaired.isEmpty()) {
-                        metrics.blobsRepaired(served.name(), repaired.size());
-                    }
-                    boolean hidden = verdict.missing().stream().anyMatch(p -> p.kind() == BlobKind.OUTPUT_DIRECTORY_TREE
-                            || p.kind() == BlobKind.DIRECTORY);
-                    log.info("front: repaired {} of {} missing blobs of action {} from backend {} into backend {}",
-                            repaired.size(), verdict.missing().size(), verdict.action(), repairFrom.name(), served.name());
-                    if (repaired.size() == verdict.missing().size() && !hidden) {
-                        return (Lookup) new Lookup.Served(verdict.actionResult());
-                    }
-                    return new Lookup.NotFound("the Action Cache entry for " + verdict.action() + " in backend "
-                            + verdict.backend() + " is incomplete: " + verdict.missing().size() + " blobs missing, "
-                            + repaired.size() + " repaired from backend " + repairFrom.name()
-                            + (hidden ? " (a missing tree hid what lies under it)" : ""));
-                });
-    }
-
-    private Mono<Void> copy(Scope scope, Digest digest, CacheBackend into) {
-        return into.writeBlob(scope, digest, VerifiedStream.of(digest, scope.digestFunction(), repairFrom.readBlob(scope, digest)));
+        return repairer.repair(scope, verdict, router.route(scope.instanceName()))
+                .map(mended -> mended.verdict() == Verdict.HIT
+                        ? new Lookup.Served(verdict.actionResult())
+                        : new Lookup.NotFound("the Action Cache entry for " + verdict.action() + " in backend "
+                                + verdict.backend() + " is incomplete: " + verdict.missing().size() + " blobs missing, "
+                                + mended.repaired().size() + " repaired from backend " + repairer.from()));
     }
 
     private void logPartial(Scope scope, ActionVerdict verdict) {

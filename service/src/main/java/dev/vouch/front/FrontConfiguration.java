@@ -5,6 +5,7 @@ import dev.vouch.backend.BackendRouter;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.validation.CacheValidator;
+import dev.vouch.validation.Repairer;
 import dev.vouch.validation.ValidationMetrics;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Conditional;
@@ -29,6 +30,7 @@ public class FrontConfiguration {
         String repairFrom = properties.front().repairFrom();
         // the name was checked at start-up (VouchProperties): a configured backend, with its decorators
         CacheBackend repair = repairFrom == null || repairFrom.isBlank() ? null : backendRegistry.backends().get(repairFrom);
-        return new ActionCacheLookup(backendRegistry, cacheValidator, properties.front().check(), repair, validationMetrics);
+        return new ActionCacheLookup(backendRegistry, cacheValidator, properties.front().check(),
+                repair == null ? null : new Repairer(repair, validationMetrics));
     }
 }

@@ -14,6 +14,7 @@ import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import dev.vouch.validation.CompletenessValidator;
 import dev.vouch.validation.PresenceWindow;
+import dev.vouch.validation.Repairer;
 import dev.vouch.validation.ValidationMetrics;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
@@ -120,7 +121,7 @@ class ActionCacheLookupTest {
         CompletenessValidator validator = new CompletenessValidator(router, VouchProperties.Limits.defaults(),
                 new ValidationMetrics(meters), new PresenceWindow(Duration.ZERO, 0));
         return new ActionCacheLookup(router, validator, FrontCheck.EXISTENCE,
-                new EmbeddedBackend("durable", durable, 4 << 20), new ValidationMetrics(meters));
+                new Repairer(new EmbeddedBackend("durable", durable, 4 << 20), new ValidationMetrics(meters)));
     }
 
     private Lookup lookUp(FrontCheck check) {
