@@ -81,6 +81,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# the embedded front is the faulty backend's remote cache, seen through the proxy: a plain cache
+# (vouch.front.check=NONE) that serves incomplete entries, so that the soak's PARTIAL verdicts exist
 echo "soak: ${minutes} min, ${concurrency} clients; Vouch http :$http_port grpc :$grpc_port, proxy :$proxy_port; work dir $work"
 java -Xmx"$heap" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -jar "$jar" \
   --server.address=127.0.0.1 --server.port="$http_port" --vouch.grpc.port="$grpc_port" \
@@ -91,6 +93,7 @@ java -Xmx"$heap" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -jar "$jar" \
   --vouch.backends[1].call-timeout=2s \
   --vouch.routes[0].instance-pattern=faulty --vouch.routes[0].backend=faulty \
   --vouch.default-backend=embedded \
+  --vouch.front.check=NONE \
   >"$work/vouch.log" 2>&1 &
 vouch_pid=$!
 

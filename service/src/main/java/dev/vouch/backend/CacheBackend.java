@@ -8,18 +8,23 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestSet;
 import java.nio.ByteBuffer;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
- * One remote cache, AC and CAS, as the validator sees it. Transport-free: implementations hide
- * gRPC, HTTP or disk. Absence is a result (an empty {@code Mono}, a digest in the missing set,
- * {@link BlobNotFoundException}); anything that prevents an answer is a {@link BackendException}
- * and must never be reported as absence or presence.
+ * One remote cache, AC and CAS, as the validator and the cache front see it. Transport-free:
+ * implementations hide gRPC, HTTP or disk. Absence is a result (an empty {@code Mono}, a digest in
+ * the missing set, {@link BlobNotFoundException}); anything that prevents an answer is a
+ * {@link BackendException} and must never be reported as absence or presence. What a backend's
+ * protocol cannot do at all is {@link NotSupportedException}: the write operations' defaults, so a
+ * backend that only answers reads needs nothing more.
  */
 public interface CacheBackend {
+    /** Blobs of one {@link #writeBlobs} call written at once by its default. */
+    int BATCH_WRITE_CONCURRENCY = 8;
 
     /** The backend's configured name, as it appears in results and metrics. */
     String name();
@@ -38,6 +43,84 @@ public interface CacheBackend {
      * it does, with the transfer cancelled: implementations wrap their stream in {@link #withinSize}.
      */
     Flux<ByteBuffer> readBlob(Scope scope, Digest digest);
+
+    /**
+     * The bytes of a CAS blob from {@code offset}, at most {@code limit} of them (0: to the end), as
+     * ByteStream.Read asks for them to resume a download; fails as {@link #readBlob(Scope, Digest)}
+     * does. This default reads from the start and drops what comes before {@code offset}; backends
+     * that can seek override it. Callers check that {@code offset} is within the blob.
+     */
+    default Flux<ByteBuffer> readBlob(Scope scope, Digest digest, long offset, long limit) {
+        if (offset == 0 && limit == 0) {
+            return readBlob(scope, digest);
+        }
+        return Flux.defer(() -> {
+            long end = limit == 0 ? Long.MAX_VALUE : offset + limit;
+            long[] position = {0};
+            return readBlob(scope, digest)
+                    .<ByteBuffer>handle((chunk, sink) -> {
+                        long start = position[0];
+                        position[0] += chunk.remaining();
+                        long from = Math.max(start, offset);
+                        long to = Math.min(position[0], end);
+                        if (from < to) {
+                            ByteBuffer slice = chunk.duplicate();
+                            slice.position(chunk.position() + (int) (from - start));
+                            slice.limit(chunk.position() + (int) (to - start));
+                            sink.next(slice.slice());
+                        }
+                    })
+                    // the rest is past the limit: stop the transfer rather than drain it
+                    .takeUntil(chunk -> position[0] >= end);
+        });
+    }
+
+    /**
+     * The size of the CAS blob stored under the SHA-256 {@code hash} alone; empty when there is
+     * none. For the Bazel HTTP cache protocol, which names blobs by hash only. REAPI servers cannot
+     * answer it (their blobs are named by hash and size): {@link NotSupportedException}.
+     */
+    default Mono<Long> blobSize(Scope scope, String hash) {
+        return Mono.error(new NotSupportedException(name(), "backend " + name()
+                + " names blobs by hash and size; it cannot look a blob up by hash alone"));
+    }
+
+    /**
+     * Stores {@code result} as the Action Cache entry of {@code action}, replacing any.
+     * {@link NotSupportedException} when the backend accepts no writes.
+     */
+    default Mono<Void> updateActionResult(Scope scope, Digest action, ActionResult result) {
+        return Mono.error(new NotSupportedException(name(), "backend " + name() + " accepts no Action Cache writes"));
+    }
+
+    /**
+     * Stores the blob that {@code data} streams under {@code digest}, chunk by chunk as they come:
+     * implementations never hold the whole blob, and request chunks only as fast as they pass them
+     * on. {@code data} is subscribed to once and the write is never retried once it has started
+     * (the bytes cannot be asked for again). A write whose data fails (e.g. a
+     * {@link dev.vouch.digest.DigestMismatchException} from a verifying stream) fails with that
+     * error, and the backend must not have stored the blob: implementations send the last bytes only
+     * when {@code data} delivers them, so a source that holds its last chunk back until it has
+     * checked the digest (the cache front does) aborts a wrong blob before it can complete. A backend
+     * that already holds the blob may end early, leaving the rest of {@code data} unread.
+     * {@link NotSupportedException} when the backend accepts no writes.
+     */
+    default Mono<Void> writeBlob(Scope scope, Digest digest, Flux<ByteBuffer> data) {
+        return Mono.error(new NotSupportedException(name(), "backend " + name() + " accepts no blob writes"));
+    }
+
+    /**
+     * Stores small blobs held in memory (REAPI BatchUpdateBlobs), one outcome each, in the order
+     * given; never fails as a whole. Callers have checked each blob against its digest. This default
+     * writes them one by one, a few at a time; backends with a batch call override it.
+     */
+    default Mono<List<BlobWrite>> writeBlobs(Scope scope, List<BlobData> blobs) {
+        return Flux.fromIterable(blobs)
+                .flatMapSequential(blob -> writeBlob(scope, blob.digest(), Flux.just(blob.bytes()))
+                        .then(Mono.fromSupplier(() -> BlobWrite.stored(blob.digest())))
+                        .onErrorResume(e -> Mono.just(BlobWrite.failed(blob.digest(), e))), BATCH_WRITE_CONCURRENCY)
+                .collectList();
+    }
 
     /**
      * A whole small blob, for Tree and Directory messages; callers bound the size first. Holds at

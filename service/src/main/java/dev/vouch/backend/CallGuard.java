@@ -39,6 +39,14 @@ public interface CallGuard extends AutoCloseable {
     }
 
     /**
+     * A call with one answer that is made at most once, never retried: a streamed upload, whose
+     * bytes come from a client and cannot be asked for again. Guarded otherwise as {@link #unary}.
+     */
+    default <T> Mono<T> unaryOnce(String operation, Supplier<? extends Mono<T>> call) {
+        return unary(operation, call);
+    }
+
+    /**
      * Registers what to do before the guard lets calls through again after refusing them all (a
      * circuit going half-open); the probe calls wait for it to complete. E.g. a gRPC channel skips
      * its reconnect backoff and waits, briefly, for the new connection, so the first probe meets a

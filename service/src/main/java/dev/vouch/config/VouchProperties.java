@@ -37,6 +37,7 @@ import org.springframework.validation.annotation.Validated;
  *     {@code embedded} backend named "embedded"
  * @param routes instance-name rules picking a backend ({@code vouch.routes[j].*}); first match wins
  * @param defaultBackend the backend when no route matches ({@code vouch.default-backend}); the first by default
+ * @param front the cache front: REAPI and the Bazel HTTP cache protocol served for any backend ({@code vouch.front.*})
  */
 @Validated
 @ConfigurationProperties("vouch")
@@ -49,7 +50,8 @@ public record VouchProperties(
         @Valid @DefaultValue Io io,
         List<@Valid Backend> backends,
         List<@Valid Route> routes,
-        String defaultBackend) {
+        String defaultBackend,
+        @Valid Front front) {
 
     @ConstructorBinding
     public VouchProperties {
@@ -62,12 +64,23 @@ public record VouchProperties(
         if (defaultBackend == null || defaultBackend.isBlank()) {
             defaultBackend = backends.get(0).name();
         }
+        front = front == null ? Front.defaults() : front;
+        String repairFrom = front.repairFrom();
+        if (repairFrom != null && !repairFrom.isBlank() && backends.stream().noneMatch(b -> b.name().equals(repairFrom))) {
+            throw new IllegalArgumentException("vouch.front.repair-from '" + repairFrom
+                    + "' is not a configured backend " + backends.stream().map(Backend::name).toList());
+        }
     }
 
-    /** Properties with the HTTP port's connection limits at their defaults. */
+    /** Properties with the HTTP port's connection limits and the cache front at their defaults. */
     public VouchProperties(Path dataDir, Grpc grpc, Embedded embedded, Limits limits, Io io, List<Backend> backends,
             List<Route> routes, String defaultBackend) {
-        this(dataDir, grpc, null, embedded, limits, io, backends, routes, defaultBackend);
+        this(dataDir, grpc, null, embedded, limits, io, backends, routes, defaultBackend, null);
+    }
+
+    /** Whether the cache front is served: {@code vouch.front.enabled}, or by default when the embedded store is. */
+    public boolean frontEnabled() {
+        return front.enabled() != null ? front.enabled() : embeddedEnabled();
     }
 
     /** Whether the embedded cache is served (its REAPI services and HTTP protocol). */
@@ -408,6 +421,60 @@ public record VouchProperties(
             @NotNull @DefaultValue("60s") Duration idleTimeout,
             @NotNull @DefaultValue("10s") Duration requestHeaderTimeout,
             @Min(1) @DefaultValue("8192") int maxConnections) {
+    }
+
+    /** What an Action Cache read at the cache front checks before it answers ({@code vouch.front.check}). */
+    public enum FrontCheck {
+        /** Every blob of the entry's closure exists (existence checks): verdict HIT, as the API's mode EXISTENCE. */
+        EXISTENCE,
+        /** Every blob is read back and hash-verified, as the API's mode FETCH: slower, sees corruption. */
+        FETCH,
+        /** Nothing: the backend's entry is served as it is, as a plain cache would. */
+        NONE
+    }
+
+    /**
+     * The cache front (SPEC "The cache front"): Vouch serving REAPI (Capabilities, ActionCache,
+     * ContentAddressableStorage, ByteStream) on the gRPC port and the Bazel HTTP cache protocol under
+     * {@code /cache} on the HTTP port, for whichever backend the request's instance name routes to,
+     * answering an Action Cache entry only when its closure is complete.
+     *
+     * @param enabled serve the front ({@code vouch.front.enabled}); unset, it is served when a backend of
+     *     type {@code embedded} is configured, or none is (as before the front served remote backends)
+     * @param check what an Action Cache read checks ({@code vouch.front.check}): {@code EXISTENCE}, {@code FETCH}
+     *     or {@code NONE}. An entry is answered only on verdict HIT; MISS and PARTIAL are NOT_FOUND / 404,
+     *     UNKNOWN is UNAVAILABLE / 503
+     * @param presenceTtl how long a blob confirmed present by a front lookup is not checked again
+     *     ({@code vouch.front.presence-ttl}); 0 turns the window off. Only presence is kept, never absence or a
+     *     failure; in {@code FETCH} only blobs read back and verified count. A blob evicted within the window may
+     *     still be vouched for by a lookup in it: keep it short
+     * @param presenceMaxEntries the most blobs the presence window holds ({@code vouch.front.presence-max-entries});
+     *     about 200 bytes each, so the default is some 20 MB at most
+     * @param repairFrom a configured backend's name ({@code vouch.front.repair-from}), the second tier: when an
+     *     Action Cache read at the front is PARTIAL, the missing blobs this backend has are copied (streamed,
+     *     hash-verified) into the served backend before the answer, and the entry is served if every missing
+     *     blob was repaired. Unset: no repair
+     */
+    public record Front(
+            Boolean enabled,
+            @NotNull @DefaultValue("EXISTENCE") FrontCheck check,
+            @NotNull @DefaultValue("5s") Duration presenceTtl,
+            @Min(0) @DefaultValue("100000") long presenceMaxEntries,
+            String repairFrom) {
+
+        @ConstructorBinding
+        public Front {
+            check = check == null ? FrontCheck.EXISTENCE : check;
+            presenceTtl = presenceTtl == null ? Duration.ofSeconds(5) : presenceTtl;
+            if (presenceTtl.isNegative()) {
+                throw new IllegalArgumentException("vouch.front.presence-ttl must not be negative, was " + presenceTtl);
+            }
+        }
+
+        /** Every setting at its default, as with no configuration. */
+        public static Front defaults() {
+            return defaultsOf(Front.class);
+        }
     }
 
     /**

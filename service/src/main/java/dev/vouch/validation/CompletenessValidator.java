@@ -56,9 +56,17 @@ public class CompletenessValidator implements CacheValidator {
     private final Scheduler hashing;
     // one for the process: every request's closures, Trees and results are charged to it while held
     private final MemoryBudget memory;
+    // blobs confirmed present a moment ago, for the requests that trust them (the cache front's)
+    private final PresenceWindow presence;
 
     public CompletenessValidator(BackendRouter router, VouchProperties.Limits limits, ValidationMetrics metrics) {
-        this(router, limits, metrics, System::nanoTime);
+        this(router, limits, metrics, PresenceWindow.NONE);
+    }
+
+    /** @param presence what requests with {@link ValidationRequest#trustRecentPresence()} consult and fill */
+    public CompletenessValidator(BackendRouter router, VouchProperties.Limits limits, ValidationMetrics metrics,
+            PresenceWindow presence) {
+        this(router, limits, metrics, System::nanoTime, BlobFetcher.defaultHashing(), presence);
     }
 
     /** @param nanoClock a monotonic nanosecond clock, for elapsedMillis */
@@ -70,11 +78,17 @@ public class CompletenessValidator implements CacheValidator {
     /** @param hashing where FETCH hashes what it reads (tests that run in virtual time hash in place) */
     CompletenessValidator(BackendRouter router, VouchProperties.Limits limits, ValidationMetrics metrics,
             LongSupplier nanoClock, Scheduler hashing) {
+        this(router, limits, metrics, nanoClock, hashing, PresenceWindow.NONE);
+    }
+
+    CompletenessValidator(BackendRouter router, VouchProperties.Limits limits, ValidationMetrics metrics,
+            LongSupplier nanoClock, Scheduler hashing, PresenceWindow presence) {
         this.router = router;
         this.limits = limits;
         this.metrics = metrics;
         this.nanoClock = nanoClock;
         this.hashing = hashing;
+        this.presence = presence;
         this.memory = new MemoryBudget(limits.validationHeapBytes());
     }
 
@@ -309,6 +323,9 @@ public class CompletenessValidator implements CacheValidator {
             Set<Digest> absent = walker.confirmedAbsent();
             Set<Digest> corruptTrees = walker.confirmedCorrupt();
             known.removeIf(d -> d.isEmptyBlob(scope.digestFunction()) || present.contains(d) || absent.contains(d) || corruptTrees.contains(d));
+            // seen present a moment ago: counted present without asking again
+            known.removeIf(d -> recentlyPresent(d, Mode.EXISTENCE));
+            remember(present, Mode.EXISTENCE);
             List<DigestSet> parts = known.isEmpty()
                     ? List.of()
                     : DigestSet.of(known).partition(limits.findMissingBatchSize());
@@ -321,6 +338,7 @@ public class CompletenessValidator implements CacheValidator {
                         for (PartAnswer answer : answers) {
                             if (answer.failure() == null) {
                                 answer.missing().forEach(missing::add);
+                                remember(answer.part().minus(answer.missing()), Mode.EXISTENCE);
                             } else {
                                 String reason = "existence check failed: " + answer.failure();
                                 answer.part().forEach(d -> undecided.put(d, reason));
@@ -361,6 +379,9 @@ public class CompletenessValidator implements CacheValidator {
             Set<Digest> corruptTrees = walker.confirmedCorrupt();
             toRead.removeIf(d -> d.isEmptyBlob(scope.digestFunction()) || verified.contains(d) || absent.contains(d)
                     || corruptTrees.contains(d));
+            // read back and verified a moment ago: not read again
+            toRead.removeIf(d -> recentlyPresent(d, Mode.FETCH));
+            remember(verified, Mode.FETCH);
             return Flux.fromIterable(toRead)
                     .flatMap(digest -> fetcher.verify(digest).map(fetched -> Map.entry(digest, fetched)),
                             limits.fetchConcurrency())
@@ -371,7 +392,9 @@ public class CompletenessValidator implements CacheValidator {
                         Map<Digest, String> undecided = new HashMap<>();
                         for (Map.Entry<Digest, BlobFetcher.Fetched> read : reads) {
                             Digest digest = read.getKey();
-                            if (read.getValue() instanceof BlobFetcher.Fetched.Absent) {
+                            if (read.getValue() instanceof BlobFetcher.Fetched.Verified) {
+                                remember(List.of(digest), Mode.FETCH);
+                            } else if (read.getValue() instanceof BlobFetcher.Fetched.Absent) {
                                 missing.add(digest);
                             } else if (read.getValue() instanceof BlobFetcher.Fetched.Corrupt bad) {
                                 log.warn("blob {} on backend {} is corrupt: {}", digest, backendName, bad.detail());
@@ -388,6 +411,18 @@ public class CompletenessValidator implements CacheValidator {
                         metrics.blobsCorrupt(backendName, byKind(walked, corrupt));
                         return Flux.fromIterable(walked).map(outcome -> judge(outcome, missing, corrupt, undecided));
                     });
+        }
+
+        /** Whether this request trusts the presence window, and it saw {@code digest} present as {@code mode} asks. */
+        private boolean recentlyPresent(Digest digest, Mode mode) {
+            return request.trustRecentPresence() && presence.isPresent(backendName, scope, digest, mode);
+        }
+
+        /** Confirmed present just now: remembered for the requests that trust the window (only theirs fill it). */
+        private void remember(Iterable<Digest> digests, Mode mode) {
+            if (request.trustRecentPresence()) {
+                presence.confirmed(backendName, scope, digests, mode);
+            }
         }
 
         /**

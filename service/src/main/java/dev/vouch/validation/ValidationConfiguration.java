@@ -1,5 +1,6 @@
 package dev.vouch.validation;
 
+import dev.vouch.backend.BackendRegistry;
 import dev.vouch.backend.BackendRouter;
 import dev.vouch.config.MetricsProperties;
 import dev.vouch.config.VouchProperties;
@@ -31,9 +32,25 @@ public class ValidationConfiguration {
         return new InstanceNameTag(names, metrics.maxSeenInstanceNames());
     }
 
+    /** Blobs recently confirmed present, for the cache front's lookups ({@code vouch.front.presence-ttl}). */
+    @Bean
+    public PresenceWindow presenceWindow(VouchProperties properties) {
+        VouchProperties.Front front = properties.front();
+        return new PresenceWindow(front.presenceTtl(), front.presenceMaxEntries());
+    }
+
     @Bean
     public CacheValidator cacheValidator(BackendRouter backendRouter, VouchProperties properties,
-            ValidationMetrics validationMetrics) {
-        return new CompletenessValidator(backendRouter, properties.limits(), validationMetrics);
+            ValidationMetrics validationMetrics, PresenceWindow presenceWindow,
+            ObjectProvider<BackendRegistry> backendRegistry) {
+        CacheValidator validator = new CompletenessValidator(backendRouter, properties.limits(), validationMetrics,
+                presenceWindow);
+        String repairFrom = properties.front().repairFrom();
+        if (repairFrom == null || repairFrom.isBlank()) {
+            return validator;
+        }
+        // the name was checked at start-up: a configured backend, with its decorators
+        Repairer repairer = new Repairer(backendRegistry.getObject().backends().get(repairFrom), validationMetrics);
+        return new RepairingValidator(validator, repairer, backendRouter);
     }
 }

@@ -51,6 +51,15 @@ public class ValidationMetrics {
         counter("vouch.blobs.checked", "Digests sent to existence checks or blobs read back", backend).increment(count);
     }
 
+    /** Blobs the cache front copied into {@code backend} from {@code vouch.front.repair-from}: {@code vouch_blobs_repaired_total{backend}}. */
+    public void blobsRepaired(String backend, long count) {
+        Counter.builder("vouch.blobs.repaired")
+                .description("Blobs copied into the backend from vouch.front.repair-from")
+                .tag("backend", backend)
+                .register(registry)
+                .increment(count);
+    }
+
     /**
      * Distinct blobs found missing in one request (by an existence check or a failed Tree/Directory
      * read), by the kind of reference that needs them: {@code vouch_blobs_missing_total{backend,kind}}.

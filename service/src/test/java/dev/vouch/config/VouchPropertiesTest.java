@@ -104,6 +104,11 @@ class VouchPropertiesTest {
     }
 
     @Test
+    void repairFromAnUnknownBackend() {
+        assertStartupFails("vouch.front.repair-from 'nowhere' is not a configured backend", "vouch.front.repair-from=nowhere");
+    }
+
+    @Test
     void negativeLimit() {
         assertStartupFails("maxActions", "vouch.limits.max-actions=-1");
     }

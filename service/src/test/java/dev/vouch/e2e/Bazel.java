@@ -59,6 +59,30 @@ final class Bazel {
         return run(line, workspace);
     }
 
+    /** A finished {@code bazel} run that may have failed: its exit code and combined output. */
+    record Outcome(int exitCode, String output) {
+    }
+
+    /** Runs {@code bazel <command> <args>} as {@link #run} does, but returns a failure instead of failing the test. */
+    Outcome attempt(String command, String... args) throws IOException, InterruptedException {
+        List<String> line = new ArrayList<>(List.of(BAZEL.toString(), "--batch", "--nohome_rc",
+                "--output_user_root=" + outputUserRoot, command));
+        line.addAll(List.of(args));
+        Path log = Files.createTempFile("vouch-e2e-", ".log");
+        try {
+            Process process = new ProcessBuilder(line).directory(workspace.toFile()).redirectErrorStream(true)
+                    .redirectOutput(log.toFile()).start();
+            if (!process.waitFor(TIMEOUT_MINUTES, TimeUnit.MINUTES)) {
+                process.destroyForcibly();
+                fail(String.join(" ", line) + " did not finish in " + TIMEOUT_MINUTES + " minutes:\n"
+                        + Files.readString(log, StandardCharsets.UTF_8));
+            }
+            return new Outcome(process.exitValue(), Files.readString(log, StandardCharsets.UTF_8));
+        } finally {
+            Files.deleteIfExists(log);
+        }
+    }
+
     private static String run(List<String> command, Path dir) throws IOException, InterruptedException {
         Path log = Files.createTempFile("vouch-e2e-", ".log");
         try {

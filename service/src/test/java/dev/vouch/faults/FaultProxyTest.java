@@ -54,7 +54,9 @@ import org.springframework.test.web.reactive.server.WebTestClient;
  * by the real engine. A sick connection gives UNKNOWN, never HIT, and the answers are right again
  * once the connection is healthy.
  */
-@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = "vouch.grpc.port=0")
+// the embedded front stands in for a plain remote cache, which serves entries whatever they reference
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
+        properties = {"vouch.grpc.port=0", "vouch.front.check=NONE"})
 class FaultProxyTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
     // short, so that a hang costs the test about a second

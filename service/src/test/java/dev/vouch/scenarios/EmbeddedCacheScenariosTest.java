@@ -17,7 +17,9 @@ import org.springframework.test.context.DynamicPropertySource;
  * its gRPC port and the Bazel HTTP protocol under {@code /cache}, both over loopback sockets. The
  * same scenarios run against bazel-remote in {@link BazelRemoteScenariosTest} where Docker exists.
  */
-@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = "vouch.grpc.port=0")
+// the embedded front stands in for the plain remote caches of the scenarios, which serve entries whatever they reference
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
+        properties = {"vouch.grpc.port=0", "vouch.front.check=NONE"})
 class EmbeddedCacheScenariosTest extends CacheScenarios {
     private static final Path DATA = tempDir();
 

@@ -132,6 +132,11 @@ final class FakeCacheBackend implements CacheBackend {
         return reads.stream().filter(digest::equals).count();
     }
 
+    /** Removes a stored blob, as an eviction would. */
+    void evict(Digest digest) {
+        cas.remove(digest);
+    }
+
     /** Stores {@code bytes} under {@code digest} whether or not they match. */
     void putUnder(Digest digest, byte[] bytes) {
         cas.put(digest, bytes);

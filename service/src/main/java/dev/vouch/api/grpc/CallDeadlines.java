@@ -6,25 +6,25 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The deadline of a {@code vouch.v1} call: the client's gRPC deadline less a margin for the answer's
- * trip back, at most {@code vouch.limits.max-deadline}; {@code vouch.limits.default-deadline} when
- * the client set none. The margin is why a client whose deadline is longer than the backends take
+ * The deadline of a {@code vouch.v1} call, and of a cache front call: the client's gRPC deadline
+ * less a margin for the answer's trip back, at most {@code vouch.limits.max-deadline};
+ * {@code vouch.limits.default-deadline} when the client set none. The margin is why a client whose deadline is longer than the backends take
  * to fail gets UNKNOWN "deadline exceeded" results rather than a DEADLINE_EXCEEDED status.
  */
-final class CallDeadlines {
+public final class CallDeadlines {
     /** The margin is a tenth of the time left, never more than this. */
     static final Duration MAX_REPLY_MARGIN = Duration.ofMillis(500);
 
     private final Duration defaultDeadline;
     private final Duration maxDeadline;
 
-    CallDeadlines(VouchProperties.Limits limits) {
+    public CallDeadlines(VouchProperties.Limits limits) {
         this.defaultDeadline = limits.defaultDeadline();
         this.maxDeadline = limits.maxDeadline();
     }
 
     /** @param callDeadline the call's {@code io.grpc.Context} deadline, or null when the client set none */
-    Deadline of(io.grpc.Deadline callDeadline) {
+    public Deadline of(io.grpc.Deadline callDeadline) {
         if (callDeadline == null) {
             return Deadline.in(defaultDeadline);
         }

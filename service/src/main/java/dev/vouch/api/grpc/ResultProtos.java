@@ -32,6 +32,7 @@ final class ResultProtos {
             result.setReason(verdict.reason());
         }
         verdict.missing().forEach(problem -> result.addMissing(toProto(problem)));
+        verdict.repaired().forEach(problem -> result.addRepaired(toProto(problem)));
         verdict.corrupt().forEach(problem -> result.addCorrupt(toProto(problem)));
         if (verdict.actionResult() != null) {
             result.setActionResult(verdict.actionResult());

@@ -35,9 +35,16 @@ final class ValidateRequestParser {
             .map(Enum::name).collect(Collectors.joining(", "));
 
     private final int maxActions;
+    // whether vouch.front.repair-from is set, so that repair means something
+    private final boolean repairAvailable;
 
     ValidateRequestParser(int maxActions) {
+        this(maxActions, false);
+    }
+
+    ValidateRequestParser(int maxActions, boolean repairAvailable) {
         this.maxActions = maxActions;
+        this.repairAvailable = repairAvailable;
     }
 
     ValidationRequest parse(ValidateRequest request) {
@@ -45,11 +52,14 @@ final class ValidateRequestParser {
         DigestFunction function = digestFunction(request, problems);
         Mode mode = mode(request, problems);
         List<Digest> actions = actions(request, function, problems);
+        if (request.getRepair() && !repairAvailable) {
+            problems.add(violation("repair", "repair needs vouch.front.repair-from, which is not set"));
+        }
         if (!problems.isEmpty()) {
             throw invalid(problems);
         }
         return new ValidationRequest(new Scope(request.getInstanceName(), function), mode, actions,
-                request.getIncludeActionResult());
+                request.getIncludeActionResult(), request.getRepair());
     }
 
     /** Null (with a problem recorded) when refused, so hash lengths are not judged against a guess. */

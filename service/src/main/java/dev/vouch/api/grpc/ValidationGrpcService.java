@@ -59,7 +59,8 @@ public class ValidationGrpcService extends ReactorValidationServiceGrpc.Validati
     public ValidationGrpcService(CacheValidator validator, VouchProperties properties, InFlightValidations inFlight,
             Authorizer authorizer) {
         this.validator = validator;
-        this.parser = new ValidateRequestParser(properties.limits().maxActions());
+        this.parser = new ValidateRequestParser(properties.limits().maxActions(), properties.front().repairFrom() != null
+                && !properties.front().repairFrom().isBlank());
         this.deadlines = new CallDeadlines(properties.limits());
         this.inFlight = inFlight;
         this.authorizer = authorizer;

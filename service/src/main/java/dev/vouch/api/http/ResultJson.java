@@ -14,10 +14,12 @@ import java.util.List;
  *
  * @param index the action's position in the request; only in NDJSON lines, left out elsewhere
  * @param actionResult the ActionResult as proto3 JSON text, embedded verbatim as a JSON object
+ * @param repaired the blobs copied in from {@code vouch.front.repair-from} (requests with {@code repair});
+ *     left out when there are none
  */
 @JsonInclude(JsonInclude.Include.ALWAYS)
 @JsonPropertyOrder({"index", "action", "verdict", "backend", "blobsReferenced", "bytesReferenced", "missing", "corrupt",
-        "reason", "elapsedMillis", "actionResult"})
+        "reason", "elapsedMillis", "actionResult", "repaired"})
 record ResultJson(
         @JsonInclude(JsonInclude.Include.NON_NULL) Integer index,
         DigestJson action,
@@ -29,11 +31,12 @@ record ResultJson(
         List<BlobJson> corrupt,
         String reason,
         double elapsedMillis,
-        @JsonRawValue String actionResult) {
+        @JsonRawValue String actionResult,
+        @JsonInclude(JsonInclude.Include.NON_NULL) List<BlobJson> repaired) {
 
     ResultJson withIndex(int position) {
         return new ResultJson(position, action, verdict, backend, blobsReferenced, bytesReferenced, missing, corrupt,
-                reason, elapsedMillis, actionResult);
+                reason, elapsedMillis, actionResult, repaired);
     }
 
     @JsonPropertyOrder({"hash", "sizeBytes"})

@@ -26,13 +26,14 @@ final class ResultJsonMapper {
                 verdict.blobsReferenced(), verdict.bytesReferenced(),
                 verdict.missing().stream().map(ResultJson.BlobJson::of).toList(),
                 verdict.corrupt().stream().map(ResultJson.BlobJson::of).toList(),
-                verdict.reason(), roundToMicros(verdict.elapsedMillis()), proto3Json(verdict.actionResult()));
+                verdict.reason(), roundToMicros(verdict.elapsedMillis()), proto3Json(verdict.actionResult()),
+                verdict.repaired().isEmpty() ? null : verdict.repaired().stream().map(ResultJson.BlobJson::of).toList());
     }
 
     /** Stands in for a verdict the validator failed to emit: fail closed rather than drop the slot. */
     static ResultJson undecided(Digest action) {
         return new ResultJson(null, ResultJson.DigestJson.of(action), Verdict.UNKNOWN, null, 0, 0, List.of(), List.of(),
-                "no verdict was produced for this action", 0.0, null);
+                "no verdict was produced for this action", 0.0, null, null);
     }
 
     private static String proto3Json(ActionResult result) {

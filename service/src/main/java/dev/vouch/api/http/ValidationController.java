@@ -52,7 +52,8 @@ public class ValidationController {
         this.validator = validator;
         this.jsonMapper = jsonMapper;
         this.bodyReader = new BoundedBodyReader(properties.limits().maxRequestBytes());
-        this.parser = new ValidationRequestParser(properties.limits().maxActions());
+        this.parser = new ValidationRequestParser(properties.limits().maxActions(), properties.front().repairFrom() != null
+                && !properties.front().repairFrom().isBlank());
         this.deadlines = new RequestDeadlines(properties.limits());
         this.inFlight = inFlight;
         this.authorizer = authorizer;

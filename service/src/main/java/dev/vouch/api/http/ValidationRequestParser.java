@@ -24,9 +24,16 @@ final class ValidationRequestParser {
     private static final int MAX_REPORTED_PROBLEMS = 100;
 
     private final int maxActions;
+    // whether vouch.front.repair-from is set, so that "repair" means something
+    private final boolean repairAvailable;
 
     ValidationRequestParser(int maxActions) {
+        this(maxActions, false);
+    }
+
+    ValidationRequestParser(int maxActions, boolean repairAvailable) {
         this.maxActions = maxActions;
+        this.repairAvailable = repairAvailable;
     }
 
     /** The body of {@code POST /v1/validate}; unknown top-level fields are ignored. */
@@ -44,11 +51,15 @@ final class ValidationRequestParser {
         Mode mode = optionalEnum(body, "mode", Mode.EXISTENCE, Mode.values(), ValidationRequestParser::modeByName,
                 problems);
         boolean includeActionResult = optionalBoolean(body, "includeActionResult", problems);
+        boolean repair = optionalBoolean(body, "repair", problems);
+        if (repair && !repairAvailable) {
+            problems.add(new FieldProblem("repair", "repair needs vouch.front.repair-from, which is not set"));
+        }
         List<Digest> actions = actions(body.get("actions"), function, problems);
         if (!problems.isEmpty()) {
             throw new ApiProblemException(problems.subList(0, Math.min(problems.size(), MAX_REPORTED_PROBLEMS)));
         }
-        return new ValidationRequest(new Scope(instanceName, function), mode, actions, includeActionResult);
+        return new ValidationRequest(new Scope(instanceName, function), mode, actions, includeActionResult, repair);
     }
 
     /** The path and query parameters of {@code GET /v1/actions/{hash}/{sizeBytes}}. */

@@ -19,13 +19,18 @@ import java.io.IOException;
 import java.net.URI;
 import java.nio.ByteBuffer;
 import java.time.Duration;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
 import org.springframework.core.io.buffer.DataBuffer;
 import org.springframework.core.io.buffer.DataBufferLimitException;
 import org.springframework.core.io.buffer.DataBufferUtils;
+import org.springframework.core.io.buffer.DefaultDataBufferFactory;
 import org.springframework.http.HttpStatusCode;
+import org.springframework.http.MediaType;
+import org.springframework.web.reactive.function.BodyInserters;
 import org.springframework.web.reactive.function.client.ClientResponse;
 import org.springframework.web.reactive.function.client.WebClient;
 import reactor.core.publisher.Flux;
@@ -33,7 +38,9 @@ import reactor.core.publisher.Mono;
 
 /**
  * A cache that speaks the Bazel HTTP cache protocol (bazel-remote, nginx WebDAV, object-store
- * gateways): {@code GET <url>/ac/<hash>}, {@code HEAD}/{@code GET <url>/cas/<hash>}. The protocol
+ * gateways): {@code GET <url>/ac/<hash>}, {@code HEAD}/{@code GET <url>/cas/<hash>}, and for the
+ * cache front's writes {@code PUT <url>/ac/<hash>} and {@code PUT <url>/cas/<hash>} (streamed, with
+ * the blob's size as {@code Content-Length}). The protocol
  * has no instance names, no capabilities call and no batch existence check: one {@code HEAD} per
  * digest, bounded in concurrency. Each request (each {@code HEAD}, each {@code GET}) goes through
  * the backend's {@link CallGuard} on its own.
@@ -163,6 +170,81 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
                         response.bodyToFlux(DataBuffer.class).map(buffer -> ByteBuffer.wrap(drain(buffer))));
             });
         }).onErrorMap(e -> toBackendException("GET " + path, e, callTimeout));
+    }
+
+    /** {@code HEAD <url>/cas/<hash>}: its {@code Content-Length}, or empty on 404. */
+    @Override
+    public Mono<Long> blobSize(Scope scope, String hash) {
+        String path = "cas/" + hash;
+        return Mono.defer(() -> {
+            requireSha256(scope);
+            return guard.unary("HEAD " + path, () -> client.head().uri(uri(path)).exchangeToMono(response -> {
+                if (response.statusCode().value() == 404) {
+                    return response.releaseBody().then(Mono.<Long>empty());
+                }
+                if (!response.statusCode().is2xxSuccessful()) {
+                    return failure(response, "HEAD", path);
+                }
+                OptionalLong length = response.headers().contentLength();
+                return response.releaseBody().then(length.isPresent() ? Mono.just(length.getAsLong())
+                        : Mono.error(new BackendException(name, "HEAD " + baseUrl + "/" + path
+                                + " answered without a Content-Length")));
+            }).transform(call -> withinTimeout(call, "HEAD " + path)));
+        });
+    }
+
+    /** {@code PUT <url>/ac/<hash>} of the serialized result; the protocol names actions by hash alone. */
+    @Override
+    public Mono<Void> updateActionResult(Scope scope, Digest action, ActionResult result) {
+        String path = "ac/" + action.hash();
+        return Mono.defer(() -> {
+            requireSha256(scope);
+            byte[] body = result.toByteArray();
+            return guard.unary("PUT " + path, () -> client.put().uri(uri(path))
+                    .contentType(MediaType.APPLICATION_OCTET_STREAM)
+                    .contentLength(body.length)
+                    .bodyValue(body)
+                    .exchangeToMono(response -> stored(response, path))
+                    .transform(call -> withinTimeout(call, "PUT " + path)));
+        });
+    }
+
+    /**
+     * {@code PUT <url>/cas/<hash>} with the blob's size as {@code Content-Length}, the body streamed
+     * from {@code data} as the connection takes it (never held whole). Since the length is declared,
+     * a body that stops before its last bytes (a verifying source that found a mismatch) is an
+     * incomplete request that no server stores. Made once, never retried.
+     */
+    @Override
+    public Mono<Void> writeBlob(Scope scope, Digest digest, Flux<ByteBuffer> data) {
+        String path = "cas/" + digest.hash();
+        return Mono.defer(() -> {
+            requireSha256(scope);
+            if (digest.isEmptyBlob(scope.digestFunction())) {
+                // the empty blob is always present, whatever the cache holds
+                return data.then();
+            }
+            return guard.unaryOnce("PUT " + path, () -> Mono.defer(() -> {
+                AtomicReference<Throwable> dataFailure = new AtomicReference<>();
+                Flux<DataBuffer> body = data.doOnError(dataFailure::set)
+                        .map(DefaultDataBufferFactory.sharedInstance::wrap);
+                return client.put().uri(uri(path))
+                        .contentType(MediaType.APPLICATION_OCTET_STREAM)
+                        .contentLength(digest.sizeBytes())
+                        .body(BodyInserters.fromDataBuffers(body))
+                        .exchangeToMono(response -> stored(response, path))
+                        .transform(call -> withinTimeout(call, "PUT " + path))
+                        // the data's own failure (a digest mismatch) is the answer, not the aborted request
+                        .onErrorMap(e -> dataFailure.get() != null, e -> dataFailure.get());
+            }));
+        });
+    }
+
+    private Mono<Void> stored(ClientResponse response, String path) {
+        if (!response.statusCode().is2xxSuccessful()) {
+            return failure(response, "PUT", path);
+        }
+        return response.releaseBody();
     }
 
     @Override

@@ -3,6 +3,7 @@ package dev.vouch.backend.embedded;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
+import dev.vouch.digest.DigestMismatchException;
 import dev.vouch.digest.DigestSet;
 import java.nio.ByteBuffer;
 import reactor.core.publisher.Flux;

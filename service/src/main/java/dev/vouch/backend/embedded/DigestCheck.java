@@ -2,6 +2,7 @@ package dev.vouch.backend.embedded;
 
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
+import dev.vouch.digest.DigestMismatchException;
 import dev.vouch.digest.Hasher;
 import java.nio.ByteBuffer;
 

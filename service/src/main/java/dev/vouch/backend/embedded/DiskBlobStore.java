@@ -1,6 +1,8 @@
 package dev.vouch.backend.embedded;
 
 import dev.vouch.backend.BlobNotFoundException;
+import dev.vouch.backend.StoreFullException;
+import dev.vouch.backend.UploadStalledException;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;

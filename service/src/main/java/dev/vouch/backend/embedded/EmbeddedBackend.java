@@ -7,9 +7,12 @@ import dev.vouch.backend.BackendException;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.Scope;
+import dev.vouch.backend.StoreFullException;
+import dev.vouch.backend.UploadStalledException;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
+import dev.vouch.digest.DigestMismatchException;
 import dev.vouch.digest.DigestSet;
 import java.nio.ByteBuffer;
 import java.util.Set;
@@ -17,8 +20,11 @@ import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
- * The in-process cache as a {@link CacheBackend}. One namespace: the instance name is ignored.
- * Only SHA-256 is stored; other digest functions fail rather than report everything missing.
+ * The in-process cache as a {@link CacheBackend}, one backend among others: the validator reads it
+ * and the cache front reads and writes it as it does any other. One namespace: the instance name
+ * is ignored. Only SHA-256 is stored; other digest functions fail rather than report everything
+ * missing. Action Cache entries are keyed by the action's hash alone (the Bazel HTTP cache
+ * protocol knows no size), so a lookup ignores the size it is given.
  */
 public final class EmbeddedBackend implements CacheBackend {
     public static final String DEFAULT_NAME = "embedded";
@@ -47,10 +53,8 @@ public final class EmbeddedBackend implements CacheBackend {
 
     @Override
     public Mono<BackendCapabilities> capabilities(Scope scope) {
-        return Mono.defer(() -> {
-            requireSha256(scope);
-            return Mono.just(capabilities);
-        });
+        // an answer for every scope: saying SHA-256 only is how callers learn to refuse the others
+        return Mono.just(capabilities);
     }
 
     @Override
@@ -77,6 +81,44 @@ public final class EmbeddedBackend implements CacheBackend {
         }).onErrorMap(this::isStoreFailure, this::wrap);
     }
 
+    @Override
+    public Flux<ByteBuffer> readBlob(Scope scope, Digest digest, long offset, long limit) {
+        return Flux.defer(() -> {
+            requireSha256(scope);
+            return store.read(digest, offset, limit);
+        }).onErrorMap(this::isStoreFailure, this::wrap);
+    }
+
+    @Override
+    public Mono<Long> blobSize(Scope scope, String hash) {
+        return Mono.defer(() -> {
+            requireSha256(scope);
+            return store.blobSize(hash);
+        }).onErrorMap(this::isStoreFailure, this::wrap);
+    }
+
+    @Override
+    public Mono<Void> updateActionResult(Scope scope, Digest action, ActionResult result) {
+        return Mono.defer(() -> {
+            requireSha256(scope);
+            if (result.getSerializedSize() > maxActionResultBytes) {
+                // Vouch would refuse to read it back, so storing it would only make every lookup UNKNOWN
+                throw new BackendException(name, "Action Cache entry " + action + " has " + result.getSerializedSize()
+                        + " bytes, more than " + maxActionResultBytes + " (vouch.limits.max-action-result-bytes)");
+            }
+            return store.putActionResult(action, result.toByteArray());
+        }).onErrorMap(this::isStoreFailure, this::wrap);
+    }
+
+    /** The store checks the bytes against the digest itself, so a wrong blob is refused here too. */
+    @Override
+    public Mono<Void> writeBlob(Scope scope, Digest digest, Flux<ByteBuffer> data) {
+        return Mono.defer(() -> {
+            requireSha256(scope);
+            return store.write(digest, data);
+        }).onErrorMap(this::isStoreFailure, this::wrap);
+    }
+
     private void requireSha256(Scope scope) {
         if (scope.digestFunction() != DigestFunction.SHA256) {
             throw new BackendException(name, "the embedded cache supports SHA256 only, not " + scope.digestFunction());
@@ -97,9 +139,14 @@ public final class EmbeddedBackend implements CacheBackend {
         }
     }
 
-    /** Absence and our own errors pass through; anything else (I/O) means the store could not answer. */
+    /**
+     * Absence, our own errors and the store's answers to a writer (a wrong blob, no room, a stalled
+     * upload) pass through; anything else (I/O) means the store could not answer.
+     */
     private boolean isStoreFailure(Throwable e) {
-        return !(e instanceof BlobNotFoundException || e instanceof BackendException);
+        return !(e instanceof BlobNotFoundException || e instanceof BackendException
+                || e instanceof DigestMismatchException || e instanceof StoreFullException
+                || e instanceof UploadStalledException);
     }
 
     private BackendException wrap(Throwable e) {

@@ -1,9 +1,5 @@
 package dev.vouch.backend.embedded;
 
-import dev.vouch.backend.embedded.grpc.EmbeddedActionCache;
-import dev.vouch.backend.embedded.grpc.EmbeddedByteStream;
-import dev.vouch.backend.embedded.grpc.EmbeddedCapabilities;
-import dev.vouch.backend.embedded.grpc.EmbeddedCas;
 import dev.vouch.backend.BackendFactory;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.config.VouchProperties;
@@ -14,8 +10,9 @@ import org.springframework.context.annotation.Configuration;
 import reactor.core.scheduler.Scheduler;
 
 /**
- * The embedded cache: its disk store, the backends over it, and its REAPI services for the gRPC
- * server; present only when a backend of type {@code embedded} is configured, or none is.
+ * The embedded cache: its disk store and the backends over it; present only when a backend of type
+ * {@code embedded} is configured, or none is. Build tools reach it through the cache front
+ * ({@code dev.vouch.front}), as they reach any other backend.
  */
 @Configuration(proxyBeanMethods = false)
 @Conditional(OnEmbeddedBackend.class)
@@ -42,25 +39,5 @@ public class EmbeddedConfiguration {
                         properties.limits().maxActionResultBytes());
             }
         };
-    }
-
-    @Bean
-    public EmbeddedCapabilities embeddedCapabilitiesService(VouchProperties properties) {
-        return new EmbeddedCapabilities(properties.embedded().maxBatchTotalSizeBytes());
-    }
-
-    @Bean
-    public EmbeddedActionCache embeddedActionCacheService(BlobStore embeddedBlobStore, VouchProperties properties) {
-        return new EmbeddedActionCache(embeddedBlobStore, properties.limits().maxActionResultBytes());
-    }
-
-    @Bean
-    public EmbeddedCas embeddedCasService(BlobStore embeddedBlobStore, VouchProperties properties) {
-        return new EmbeddedCas(embeddedBlobStore, properties.embedded().maxBatchTotalSizeBytes(), properties.limits().maxTreeBytes());
-    }
-
-    @Bean
-    public EmbeddedByteStream embeddedByteStreamService(BlobStore embeddedBlobStore) {
-        return new EmbeddedByteStream(embeddedBlobStore);
     }
 }

@@ -1,5 +1,6 @@
 package dev.vouch.backend.embedded;
 
+import dev.vouch.backend.StoreFullException;
 import dev.vouch.digest.Digest;
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -4,11 +4,17 @@ import build.bazel.remote.execution.v2.ActionResult;
 import build.bazel.remote.execution.v2.Directory;
 import build.bazel.remote.execution.v2.Tree;
 import dev.vouch.backend.BackendCapabilities;
+import dev.vouch.backend.BlobData;
 import dev.vouch.backend.BlobNotFoundException;
+import dev.vouch.backend.BlobWrite;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.MalformedBlobException;
+import dev.vouch.backend.NotSupportedException;
 import dev.vouch.backend.Scope;
+import dev.vouch.backend.StoreFullException;
+import dev.vouch.backend.UploadStalledException;
 import dev.vouch.digest.Digest;
+import dev.vouch.digest.DigestMismatchException;
 import dev.vouch.digest.DigestSet;
 import io.github.resilience4j.bulkhead.BulkheadFullException;
 import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
@@ -16,6 +22,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.nio.ByteBuffer;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
@@ -32,10 +39,14 @@ import reactor.core.publisher.SignalType;
  * is the latency the validation saw; attempts are counted by resilience4j's own retry meters.
  *
  * <p>Operations: {@code capabilities}, {@code get_action_result}, {@code find_missing},
- * {@code read_blob} (also Tree and Directory messages), {@code get_tree}. Outcomes: {@code success},
- * {@code absent} (no AC entry, blob not found), {@code malformed}, {@code circuit_open},
- * {@code bulkhead_full}, {@code timeout}, {@code error}, {@code cancelled} (the caller stopped
- * listening, e.g. a request that ended first).
+ * {@code read_blob} (also Tree and Directory messages, and reads from an offset), {@code get_tree};
+ * and for the cache front {@code blob_size} (a blob looked up by hash alone),
+ * {@code update_action_result}, {@code write_blob} (one streamed upload) and {@code write_blobs} (a
+ * batch; its blobs' own outcomes are in the answer). Outcomes: {@code success}, {@code absent} (no
+ * AC entry, blob not found), {@code malformed}, {@code refused} (the writer's doing: bytes that do
+ * not match their digest, a full store, a stalled upload), {@code unsupported} (the backend's
+ * protocol cannot do it), {@code circuit_open}, {@code bulkhead_full}, {@code timeout},
+ * {@code error}, {@code cancelled} (the caller stopped listening, e.g. a request that ended first).
  */
 public final class MetricsBackend implements CacheBackend, AutoCloseable {
     public static final String METER = "vouch.backend.call";
@@ -71,6 +82,32 @@ public final class MetricsBackend implements CacheBackend, AutoCloseable {
     @Override
     public Flux<ByteBuffer> readBlob(Scope scope, Digest digest) {
         return timed("read_blob", () -> delegate.readBlob(scope, digest), false);
+    }
+
+    @Override
+    public Flux<ByteBuffer> readBlob(Scope scope, Digest digest, long offset, long limit) {
+        return timed("read_blob", () -> delegate.readBlob(scope, digest, offset, limit), false);
+    }
+
+    @Override
+    public Mono<Long> blobSize(Scope scope, String hash) {
+        return timed("blob_size", () -> delegate.blobSize(scope, hash).flux(), true).singleOrEmpty();
+    }
+
+    @Override
+    public Mono<Void> updateActionResult(Scope scope, Digest action, ActionResult result) {
+        return timed("update_action_result", () -> delegate.updateActionResult(scope, action, result).flux(), false)
+                .then();
+    }
+
+    @Override
+    public Mono<Void> writeBlob(Scope scope, Digest digest, Flux<ByteBuffer> data) {
+        return timed("write_blob", () -> delegate.writeBlob(scope, digest, data).flux(), false).then();
+    }
+
+    @Override
+    public Mono<List<BlobWrite>> writeBlobs(Scope scope, List<BlobData> blobs) {
+        return timed("write_blobs", () -> delegate.writeBlobs(scope, blobs).flux(), false).singleOrEmpty();
     }
 
     @Override
@@ -133,6 +170,13 @@ public final class MetricsBackend implements CacheBackend, AutoCloseable {
         }
         if (error instanceof MalformedBlobException) {
             return "malformed";
+        }
+        if (error instanceof DigestMismatchException || error instanceof StoreFullException
+                || error instanceof UploadStalledException) {
+            return "refused";
+        }
+        if (error instanceof NotSupportedException) {
+            return "unsupported";
         }
         // the resilience layer keeps resilience4j's refusal, or the time-out, as the cause of its BackendException
         for (Throwable t = error; t != null; t = t.getCause() == t ? null : t.getCause()) {

@@ -3,6 +3,7 @@ package dev.vouch.backend.reapi;
 import build.bazel.remote.execution.v2.ActionResult;
 import build.bazel.remote.execution.v2.BatchReadBlobsRequest;
 import build.bazel.remote.execution.v2.BatchReadBlobsResponse;
+import build.bazel.remote.execution.v2.BatchUpdateBlobsRequest;
 import build.bazel.remote.execution.v2.Directory;
 import build.bazel.remote.execution.v2.FindMissingBlobsRequest;
 import build.bazel.remote.execution.v2.FindMissingBlobsResponse;
@@ -14,15 +15,20 @@ import build.bazel.remote.execution.v2.ReactorActionCacheGrpc;
 import build.bazel.remote.execution.v2.ReactorCapabilitiesGrpc;
 import build.bazel.remote.execution.v2.ReactorContentAddressableStorageGrpc;
 import build.bazel.remote.execution.v2.ServerCapabilities;
+import build.bazel.remote.execution.v2.UpdateActionResultRequest;
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import com.google.bytestream.ReactorByteStreamGrpc;
 import com.google.bytestream.ReadRequest;
+import com.google.bytestream.WriteRequest;
 import com.google.protobuf.TextFormat;
+import com.google.protobuf.UnsafeByteOperations;
 import com.salesforce.reactorgrpc.stub.ReactorCallOptions;
 import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.BackendException;
+import dev.vouch.backend.BlobData;
 import dev.vouch.backend.BlobNotFoundException;
+import dev.vouch.backend.BlobWrite;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.CallMetadata;
 import dev.vouch.backend.CallGuard;
@@ -41,9 +47,12 @@ import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import java.nio.ByteBuffer;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Set;
+import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
@@ -82,6 +91,8 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private static final int READ_PREFETCH = 4;
     /** How long a circuit's probe waits for the channel to connect again before it is sent anyway. */
     static final Duration PROBE_CONNECT_WAIT = Duration.ofSeconds(2);
+    /** The largest ByteStream.Write message this backend sends: far under every server's 4 MiB. */
+    static final int MAX_WRITE_CHUNK = 1 << 20;
     /** Instance names whose capabilities are kept: the names are what clients send, so the cache is bounded. */
     static final int MAX_CACHED_INSTANCES = 1_000;
     /** How long capabilities are kept at most, so a server's changed limits are seen without a reconnect too. */
@@ -401,6 +412,129 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     }
 
     @Override
+    public Mono<Void> updateActionResult(Scope scope, Digest action, ActionResult result) {
+        UpdateActionResultRequest request = UpdateActionResultRequest.newBuilder()
+                .setInstanceName(instanceName(scope))
+                .setActionDigest(action.toProto())
+                .setActionResult(result)
+                .setDigestFunction(scope.digestFunction().toProto())
+                .build();
+        String operation = "UpdateActionResult " + action;
+        return guard.unary(operation, () -> Mono.deferContextual(context -> forCall(actionCache, context)
+                        .updateActionResult(request))
+                .onErrorMap(e -> failures.of(operation, e))).then();
+    }
+
+    /**
+     * ByteStream.Write, chunk by chunk as {@code data} delivers them (client streaming with gRPC's
+     * flow control: a chunk is taken only when the call can send it), so a large blob is never held
+     * whole; chunks are cut to at most {@link #MAX_WRITE_CHUNK} bytes a message. {@code finish_write}
+     * goes with the chunk that completes the blob's size, so a source that holds its last chunk back
+     * until it verified the digest ends the call before the server can commit a wrong blob. Made once,
+     * never retried: the bytes cannot be asked for again.
+     */
+    @Override
+    public Mono<Void> writeBlob(Scope scope, Digest digest, Flux<ByteBuffer> data) {
+        if (digest.isEmptyBlob(scope.digestFunction())) {
+            // REAPI servers hold the empty blob; the bytes are still drained so that a wrong "empty" fails
+            return data.then();
+        }
+        String instance = instanceName(scope);
+        String operation = "ByteStream.Write " + digest;
+        return guard.unaryOnce(operation, () -> Mono.deferContextual(context -> {
+                    String resource = (instance.isEmpty() ? "" : instance + "/") + "uploads/" + UUID.randomUUID()
+                            + "/blobs/" + digest.hash() + "/" + digest.sizeBytes();
+                    AtomicReference<Throwable> dataFailure = new AtomicReference<>();
+                    long[] offset = {0};
+                    Flux<WriteRequest> requests = data
+                            .doOnError(dataFailure::set)
+                            // one chunk taken at a time: the call's flow control, not a prefetch queue, sets the pace
+                            .concatMapIterable(ReapiBackend::messageSized, 1)
+                            .map(chunk -> {
+                                WriteRequest.Builder request = WriteRequest.newBuilder()
+                                        .setWriteOffset(offset[0])
+                                        .setData(UnsafeByteOperations.unsafeWrap(chunk));
+                                if (offset[0] == 0) {
+                                    request.setResourceName(resource);
+                                }
+                                offset[0] += chunk.remaining();
+                                return request.setFinishWrite(offset[0] >= digest.sizeBytes()).build();
+                            });
+                    return forCall(byteStream, context).write(requests)
+                            // the data's own failure (a digest mismatch) is the answer, not the call's cancellation
+                            .onErrorMap(e -> dataFailure.get() != null ? dataFailure.get() : failures.of(operation, e))
+                            .flatMap(response -> response.getCommittedSize() == digest.sizeBytes()
+                                    ? Mono.<Void>empty()
+                                    : Mono.error(new BackendException(name, "backend " + name + ": " + operation
+                                            + " committed " + response.getCommittedSize() + " of " + digest.sizeBytes()
+                                            + " bytes")));
+                })).then();
+    }
+
+    /**
+     * BatchUpdateBlobs, split to the server's advertised batch limit; a blob too large for any
+     * batch goes by {@link #writeBlob}. A failed call fails the blobs it carried, each with the
+     * reason; the server's per-blob statuses are each blob's own outcome.
+     */
+    @Override
+    public Mono<List<BlobWrite>> writeBlobs(Scope scope, List<BlobData> blobs) {
+        String instance = instanceName(scope);
+        BatchUpdateBlobsRequest base = BatchUpdateBlobsRequest.newBuilder()
+                .setInstanceName(instance)
+                .setDigestFunction(scope.digestFunction().toProto())
+                .build();
+        return serverCapabilities(instance)
+                .flatMapMany(caps -> {
+                    long advertised = caps.getCacheCapabilities().getMaxBatchTotalSizeBytes();
+                    long limit = advertised > 0 ? Math.min(advertised, BATCH_LIMIT_CEILING) : UNSTATED_BATCH_LIMIT;
+                    List<BlobData> tooLarge = new ArrayList<>();
+                    List<BatchUpdateBlobsRequest> batches = RequestSizes.batchUpdate(base, blobs, limit, tooLarge);
+                    return Flux.merge(
+                            Flux.fromIterable(batches).flatMap(this::batchUpdate, maxConcurrentCalls),
+                            Flux.fromIterable(tooLarge).flatMap(blob -> writeBlob(scope, blob.digest(), Flux.just(blob.bytes()))
+                                    .then(Mono.fromSupplier(() -> BlobWrite.stored(blob.digest())))
+                                    .onErrorResume(e -> Mono.just(BlobWrite.failed(blob.digest(), e))), maxConcurrentCalls));
+                })
+                .collectMap(BlobWrite::digest)
+                .map(outcomes -> blobs.stream()
+                        .map(blob -> outcomes.getOrDefault(blob.digest(), BlobWrite.failed(blob.digest(),
+                                new BackendException(name, "backend " + name + ": BatchUpdateBlobs answered without "
+                                        + blob.digest()))))
+                        .toList())
+                .onErrorResume(e -> Mono.just(blobs.stream().map(blob -> BlobWrite.failed(blob.digest(), e)).toList()));
+    }
+
+    private Flux<BlobWrite> batchUpdate(BatchUpdateBlobsRequest request) {
+        String operation = "BatchUpdateBlobs of " + request.getRequestsCount() + " blobs";
+        return guard.unary(operation, () -> Mono.deferContextual(context -> forCall(cas, context)
+                                .batchUpdateBlobs(request))
+                        .onErrorMap(e -> failures.of(operation, e)))
+                .flatMapIterable(response -> response.getResponsesList().stream().map(blob -> {
+                    Digest digest = Digest.fromProto(blob.getDigest());
+                    Status status = Status.fromCodeValue(blob.getStatus().getCode())
+                            .withDescription(blob.getStatus().getMessage().isEmpty() ? null : blob.getStatus().getMessage());
+                    return status.isOk() ? BlobWrite.stored(digest)
+                            : BlobWrite.failed(digest, failures.of(operation + ": " + digest, status.asRuntimeException()));
+                }).toList())
+                .onErrorResume(e -> Flux.fromIterable(request.getRequestsList())
+                        .map(blob -> BlobWrite.failed(Digest.fromProto(blob.getDigest()), e)));
+    }
+
+    /** {@code chunk} cut into messages of at most {@link #MAX_WRITE_CHUNK} bytes, without copying. */
+    private static List<ByteBuffer> messageSized(ByteBuffer chunk) {
+        if (chunk.remaining() <= MAX_WRITE_CHUNK) {
+            return List.of(chunk);
+        }
+        List<ByteBuffer> parts = new ArrayList<>();
+        for (int at = chunk.position(); at < chunk.limit(); at += MAX_WRITE_CHUNK) {
+            ByteBuffer part = chunk.duplicate();
+            part.position(at).limit(Math.min(chunk.limit(), at + MAX_WRITE_CHUNK));
+            parts.add(part.slice());
+        }
+        return parts;
+    }
+
+    @Override
     public void close() {
         guard.close();
         channel.shutdown();
@@ -512,7 +646,8 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
             // REAPI: a server that lists no digest function speaks SHA-256
             functions.add(DigestFunction.SHA256);
         }
-        return new BackendCapabilities(functions, server.getCacheCapabilities().getMaxBatchTotalSizeBytes());
+        return new BackendCapabilities(functions, server.getCacheCapabilities().getMaxBatchTotalSizeBytes(), null,
+                server.getCacheCapabilities().getActionCacheUpdateCapabilities().getUpdateEnabled());
     }
 
     /**

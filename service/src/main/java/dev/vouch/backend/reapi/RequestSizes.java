@@ -1,8 +1,11 @@
 package dev.vouch.backend.reapi;
 
 import build.bazel.remote.execution.v2.BatchReadBlobsRequest;
+import build.bazel.remote.execution.v2.BatchUpdateBlobsRequest;
 import build.bazel.remote.execution.v2.FindMissingBlobsRequest;
 import com.google.protobuf.CodedOutputStream;
+import com.google.protobuf.UnsafeByteOperations;
+import dev.vouch.backend.BlobData;
 import dev.vouch.digest.Digest;
 import java.util.ArrayList;
 import java.util.List;
@@ -43,6 +46,41 @@ final class RequestSizes {
             size += entry;
         }
         if (current.getBlobDigestsCount() > 0) {
+            requests.add(current.build());
+        }
+        return requests;
+    }
+
+    /**
+     * Splits {@code blobs} into BatchUpdateBlobs requests built on {@code base}, each at most
+     * {@code maxBytes} serialized. The blobs that do not fit a request on
+     * their own are returned apart, in {@code tooLarge}, for ByteStream.Write.
+     */
+    static List<BatchUpdateBlobsRequest> batchUpdate(BatchUpdateBlobsRequest base, List<BlobData> blobs, long maxBytes,
+            List<BlobData> tooLarge) {
+        List<BatchUpdateBlobsRequest> requests = new ArrayList<>();
+        long baseSize = base.getSerializedSize();
+        BatchUpdateBlobsRequest.Builder current = base.toBuilder();
+        long size = baseSize;
+        for (BlobData blob : blobs) {
+            BatchUpdateBlobsRequest.Request entry = BatchUpdateBlobsRequest.Request.newBuilder()
+                    .setDigest(blob.digest().toProto())
+                    .setData(UnsafeByteOperations.unsafeWrap(blob.bytes()))
+                    .build();
+            int entrySize = CodedOutputStream.computeMessageSize(BatchUpdateBlobsRequest.REQUESTS_FIELD_NUMBER, entry);
+            if (baseSize + entrySize > maxBytes) {
+                tooLarge.add(blob);
+                continue;
+            }
+            if (current.getRequestsCount() > 0 && size + entrySize > maxBytes) {
+                requests.add(current.build());
+                current = base.toBuilder();
+                size = baseSize;
+            }
+            current.addRequests(entry);
+            size += entrySize;
+        }
+        if (current.getRequestsCount() > 0) {
             requests.add(current.build());
         }
         return requests;

@@ -166,13 +166,23 @@ public final class ResilientCallGuard implements CallGuard {
         beforeProbes.add(prepare);
     }
 
+    @Override
+    public <T> Flux<T> stream(String operation, Supplier<? extends Flux<T>> call) {
+        return guarded(operation, call, true);
+    }
+
+    /** As {@link #unary}, without the retry: the call's input (an upload's bytes) can be sent only once. */
+    @Override
+    public <T> Mono<T> unaryOnce(String operation, Supplier<? extends Mono<T>> call) {
+        return guarded(operation, () -> call.get().flux(), false).singleOrEmpty();
+    }
+
     /**
      * The one composition of the guards, in resilience4j's order (the operator applied last is the
      * outermost). Single answers come here as one-element streams: for them "nothing emitted yet" always
      * holds until the answer, and the time limit on the first element is a limit on the whole call.
      */
-    @Override
-    public <T> Flux<T> stream(String operation, Supplier<? extends Flux<T>> call) {
+    private <T> Flux<T> guarded(String operation, Supplier<? extends Flux<T>> call, boolean retried) {
         return Flux.deferContextual(context -> {
             Attempts attempts = new Attempts(operation, Deadline.from(context));
             return Flux.defer(() -> {
@@ -194,7 +204,7 @@ public final class ResilientCallGuard implements CallGuard {
                     .doOnNext(element -> attempts.emitted())
                     // inside the retry, so that what it decides on is the explained failure
                     .onErrorMap(attempts::explain)
-                    .transformDeferred(RetryOperator.of(retry));
+                    .transformDeferred(flux -> retried ? flux.transformDeferred(RetryOperator.of(retry)) : flux);
         });
     }
 

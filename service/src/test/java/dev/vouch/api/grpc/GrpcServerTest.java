@@ -1,5 +1,12 @@
 package dev.vouch.api.grpc;
 
+import dev.vouch.backend.BackendConfiguration;
+import dev.vouch.front.FrontConfiguration;
+import dev.vouch.front.grpc.GrpcFrontConfiguration;
+import dev.vouch.validation.ValidationConfiguration;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.springframework.context.annotation.Bean;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import build.bazel.remote.execution.v2.CapabilitiesGrpc;
@@ -28,10 +35,17 @@ class GrpcServerTest {
     @Configuration(proxyBeanMethods = false)
     @EnableConfigurationProperties(VouchProperties.class)
     static class Properties {
+        @Bean
+        MeterRegistry meterRegistry() {
+            return new SimpleMeterRegistry();
+        }
     }
 
+    // the cache front's services over the embedded backend, as the application wires them
     private final ApplicationContextRunner context = new ApplicationContextRunner()
-            .withUserConfiguration(Properties.class, IoConfiguration.class, EmbeddedConfiguration.class, GrpcServer.class);
+            .withUserConfiguration(Properties.class, IoConfiguration.class, EmbeddedConfiguration.class,
+                    BackendConfiguration.class, ValidationConfiguration.class, FrontConfiguration.class,
+                    GrpcFrontConfiguration.class, GrpcServer.class);
 
     @Test
     void servesEmbeddedServicesOnRandomPortAndStopsWithTheContext() throws InterruptedException {

@@ -52,7 +52,9 @@ import reactor.test.StepVerifier;
  * judged by the real engine: the verdicts of the embedded backend's scenarios, and the files an
  * operator deletes from the embedded store.
  */
-@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = "vouch.grpc.port=0")
+// the embedded front stands in for a plain HTTP cache, which serves entries whatever they reference
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
+        properties = {"vouch.grpc.port=0", "vouch.front.check=NONE"})
 class BazelHttpBackendTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(20);
     private static final Scope SCOPE = Scope.of("");

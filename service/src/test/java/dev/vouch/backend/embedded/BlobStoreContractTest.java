@@ -6,6 +6,7 @@ import build.bazel.remote.execution.v2.ActionResult;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
+import dev.vouch.digest.DigestMismatchException;
 import dev.vouch.digest.DigestSet;
 import dev.vouch.digest.InvalidDigestException;
 import java.io.ByteArrayOutputStream;

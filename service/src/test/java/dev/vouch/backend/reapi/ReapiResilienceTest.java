@@ -11,12 +11,13 @@ import build.bazel.remote.execution.v2.GetActionResultRequest;
 import build.bazel.remote.execution.v2.OutputFile;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.Deadline;
-import dev.vouch.backend.embedded.grpc.EmbeddedCapabilities;
 import dev.vouch.backend.Scope;
+import dev.vouch.backend.embedded.InMemoryBlobStore;
 import dev.vouch.backend.resilience.ResilienceRegistries;
 import dev.vouch.backend.resilience.ResilientCallGuard;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
+import dev.vouch.front.grpc.TestFronts;
 import dev.vouch.validation.ActionVerdict;
 import dev.vouch.validation.BlobKind;
 import dev.vouch.validation.BlobProblem;
@@ -33,8 +34,8 @@ import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
 import io.grpc.protobuf.ProtoUtils;
 import io.grpc.stub.ServerCalls;
-import java.io.ByteArrayInputStream;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -297,7 +298,7 @@ class ReapiResilienceTest {
                             response.onCompleted();
                         }))
                         .build())
-                .addService(new EmbeddedCapabilities(64 * 1024))
+                .addService(TestFronts.plain(new InMemoryBlobStore(), 64 * 1024).capabilities())
                 .build()
                 .start();
         open.add(() -> server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));

@@ -14,11 +14,11 @@ import com.google.bytestream.ReadRequest;
 import com.google.protobuf.Descriptors;
 import com.google.protobuf.Message;
 import dev.vouch.backend.embedded.InMemoryBlobStore;
-import dev.vouch.backend.embedded.grpc.EmbeddedActionCache;
-import dev.vouch.backend.embedded.grpc.EmbeddedByteStream;
-import dev.vouch.backend.embedded.grpc.EmbeddedCapabilities;
-import dev.vouch.backend.embedded.grpc.EmbeddedCas;
 import dev.vouch.config.VouchProperties;
+import dev.vouch.front.grpc.FrontByteStream;
+import dev.vouch.front.grpc.FrontCas;
+import dev.vouch.front.grpc.GrpcFrontConfiguration;
+import dev.vouch.front.grpc.TestFronts;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import io.grpc.BindableService;
@@ -54,13 +54,13 @@ import reactor.core.publisher.Mono;
  * under test: it records every call, its headers and request messages, and can be told to fail or
  * hang a method.
  */
-final class ReapiTestServer implements AutoCloseable {
-    static final Duration TIMEOUT = Duration.ofSeconds(15);
+public final class ReapiTestServer implements AutoCloseable {
+    public static final Duration TIMEOUT = Duration.ofSeconds(15);
     /** The header REAPI clients send their RequestMetadata in, spelled out here as the wire has it. */
     static final Metadata.Key<byte[]> REQUEST_METADATA =
             Metadata.Key.of("build.bazel.remote.execution.v2.requestmetadata-bin", Metadata.BINARY_BYTE_MARSHALLER);
 
-    final InMemoryBlobStore store = new InMemoryBlobStore();
+    public final InMemoryBlobStore store = new InMemoryBlobStore();
     final List<Metadata> headers = new CopyOnWriteArrayList<>();
     /** Every call's method (bare name) with its headers, in arrival order. */
     final List<Map.Entry<String, Metadata>> callHeaders = new CopyOnWriteArrayList<>();
@@ -77,12 +77,14 @@ final class ReapiTestServer implements AutoCloseable {
     private final Server server;
 
     private ReapiTestServer(int port, long maxBatch, boolean onePagePerCall, ServerCredentials credentials) {
-        EmbeddedCas cas = new EmbeddedCas(store, maxBatch);
+        // the cache front over the store, unchecked: a plain REAPI cache, serving entries complete or not
+        GrpcFrontConfiguration.GrpcFront front = TestFronts.plain(store, maxBatch);
+        FrontCas cas = front.cas();
         List<BindableService> services = List.of(
-                new EmbeddedCapabilities(maxBatch),
-                new EmbeddedActionCache(store),
+                front.capabilities(),
+                front.actionCache(),
                 new Lying(onePagePerCall ? new OnePagePerCall(cas) : cas),
-                new LyingByteStream(new EmbeddedByteStream(store)));
+                new LyingByteStream(front.byteStream()));
         ServerBuilder<?> builder = Grpc.newServerBuilderForPort(port, credentials)
                 // handlers on the event loop, as in the embedded server's own tests
                 .directExecutor();
@@ -95,12 +97,12 @@ final class ReapiTestServer implements AutoCloseable {
         }
     }
 
-    static ReapiTestServer start(long maxBatch) {
+    public static ReapiTestServer start(long maxBatch) {
         return new ReapiTestServer(0, maxBatch, false, InsecureServerCredentials.create());
     }
 
     /** A server on a given port, e.g. one restarted where another was. */
-    static ReapiTestServer onPort(int port, long maxBatch) {
+    public static ReapiTestServer onPort(int port, long maxBatch) {
         return new ReapiTestServer(port, maxBatch, false, InsecureServerCredentials.create());
     }
 
@@ -122,11 +124,11 @@ final class ReapiTestServer implements AutoCloseable {
                 .build());
     }
 
-    int port() {
+    public int port() {
         return server.getPort();
     }
 
-    String target() {
+    public String target() {
         return "grpc://127.0.0.1:" + port();
     }
 
@@ -147,29 +149,29 @@ final class ReapiTestServer implements AutoCloseable {
                 instanceName, headers, tls, null, callTimeout, 4);
     }
 
-    Digest put(byte[] blob) {
+    public Digest put(byte[] blob) {
         Digest digest = DigestFunction.SHA256.digestOf(blob);
         store.write(digest, blob).block(TIMEOUT);
         return digest;
     }
 
-    Digest put(Message message) {
+    public Digest put(Message message) {
         return put(message.toByteArray());
     }
 
-    Digest putAction(String name, build.bazel.remote.execution.v2.ActionResult result) {
+    public Digest putAction(String name, build.bazel.remote.execution.v2.ActionResult result) {
         Digest action = DigestFunction.SHA256.digestOf(name.getBytes(java.nio.charset.StandardCharsets.UTF_8));
         store.putActionResult(action, result.toByteArray()).block(TIMEOUT);
         return action;
     }
 
     /** Calls of {@code method} (its bare name, e.g. {@code FindMissingBlobs}, {@code Read}). */
-    int calls(String method) {
+    public int calls(String method) {
         AtomicInteger count = calls.get(method);
         return count == null ? 0 : count.get();
     }
 
-    <T extends Message> List<T> received(Class<T> type) {
+    public <T extends Message> List<T> received(Class<T> type) {
         return received.stream().filter(type::isInstance).map(type::cast).toList();
     }
 
@@ -197,7 +199,7 @@ final class ReapiTestServer implements AutoCloseable {
     }
 
     /** Serves {@code bytes} as the blob of {@code digest}, over BatchReadBlobs and ByteStream.Read alike. */
-    void lie(Digest digest, byte[] bytes) {
+    public void lie(Digest digest, byte[] bytes) {
         lies.put(digest, bytes);
     }
 
@@ -208,7 +210,7 @@ final class ReapiTestServer implements AutoCloseable {
     }
 
     /** Every later call of {@code method} ({@code null}: of any method) ends with {@code status}. */
-    void fail(String method, Status status) {
+    public void fail(String method, Status status) {
         failures.put(method == null ? "*" : method, status);
     }
 
@@ -254,7 +256,7 @@ final class ReapiTestServer implements AutoCloseable {
     }
 
     /** Every later call of {@code method} is accepted and never answered. */
-    void hang(String method) {
+    public void hang(String method) {
         hanging.add(method);
     }
 
@@ -316,9 +318,9 @@ final class ReapiTestServer implements AutoCloseable {
     }
 
     private static final class OnePagePerCall extends ReactorContentAddressableStorageGrpc.ContentAddressableStorageImplBase {
-        private final EmbeddedCas delegate;
+        private final FrontCas delegate;
 
-        OnePagePerCall(EmbeddedCas delegate) {
+        OnePagePerCall(FrontCas delegate) {
             this.delegate = delegate;
         }
 
@@ -381,9 +383,9 @@ final class ReapiTestServer implements AutoCloseable {
 
     /** ByteStream, except that the blobs told to {@link #lie} stream their lie, 64 KiB a message. */
     private final class LyingByteStream extends com.google.bytestream.ReactorByteStreamGrpc.ByteStreamImplBase {
-        private final EmbeddedByteStream delegate;
+        private final FrontByteStream delegate;
 
-        LyingByteStream(EmbeddedByteStream delegate) {
+        LyingByteStream(FrontByteStream delegate) {
             this.delegate = delegate;
         }
 

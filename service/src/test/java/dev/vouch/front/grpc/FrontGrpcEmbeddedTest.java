@@ -1,4 +1,4 @@
-package dev.vouch.backend.embedded.grpc;
+package dev.vouch.front.grpc;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -37,6 +37,7 @@ import com.google.common.util.concurrent.MoreExecutors;
 import com.google.protobuf.ByteString;
 import dev.vouch.api.grpc.GrpcServer;
 import dev.vouch.backend.embedded.DiskBlobStore;
+import dev.vouch.backend.embedded.EmbeddedBackend;
 import dev.vouch.backend.embedded.OpenFiles;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
@@ -45,6 +46,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -68,8 +70,8 @@ import reactor.core.publisher.Sinks;
 import reactor.core.scheduler.Scheduler;
 import reactor.core.scheduler.Schedulers;
 
-/** The embedded REAPI services over real loopback Netty, called as Bazel would call them. */
-class EmbeddedGrpcTest {
+/** The cache front's REAPI services over the embedded store, on real loopback Netty, called as Bazel would call them. */
+class FrontGrpcEmbeddedTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(10);
     private static final int CHUNK = 16 * 1024;
     private static final long MAX_BATCH = 1 << 20;
@@ -80,6 +82,7 @@ class EmbeddedGrpcTest {
     @TempDir
     Path data;
 
+    private final SimpleMeterRegistry metrics = new SimpleMeterRegistry();
     private Scheduler io;
     private DiskBlobStore store;
     private GrpcServer server;
@@ -94,11 +97,8 @@ class EmbeddedGrpcTest {
                 new VouchProperties.Embedded(1L << 30, MAX_BATCH),
                 new VouchProperties.Limits(1000, 4 << 20, 1_000_000, 1L << 28, 10_000, 32, 8),
                 new VouchProperties.Io(4, 1000), null, null, null);
-        server = new GrpcServer(properties, List.of(
-                new EmbeddedCapabilities(MAX_BATCH),
-                new EmbeddedActionCache(store),
-                new EmbeddedCas(store, MAX_BATCH, MAX_TREE_BYTES),
-                new EmbeddedByteStream(store)),
+        server = new GrpcServer(properties, TestFronts.over(new EmbeddedBackend(EmbeddedBackend.DEFAULT_NAME, store, MAX_BATCH),
+                        VouchProperties.FrontCheck.EXISTENCE, MAX_BATCH, MAX_TREE_BYTES, metrics).all(),
                 // handlers on the event loop: BlockHound fails any call that blocks there
                 MoreExecutors.directExecutor());
         server.start();
@@ -581,8 +581,10 @@ class EmbeddedGrpcTest {
         Digest action = digestOf("cc -c a.c");
         GetActionResultRequest get = GetActionResultRequest.newBuilder()
                 .setInstanceName("main").setActionDigest(action.toProto()).build();
+        byte[] output = "a.o bytes".getBytes(StandardCharsets.UTF_8);
+        write(uploads(digestOf(output)), output);
         ActionResult result = ActionResult.newBuilder()
-                .addOutputFiles(OutputFile.newBuilder().setPath("a.o").setDigest(digestOf("a.o bytes").toProto()))
+                .addOutputFiles(OutputFile.newBuilder().setPath("a.o").setDigest(digestOf(output).toProto()))
                 .setExitCode(0)
                 .build();
 
@@ -593,6 +595,26 @@ class EmbeddedGrpcTest {
         assertThat(stored).isEqualTo(result);
         assertThat(stub.getActionResult(get)).isEqualTo(result);
         assertThat(store.acPath(action.hash())).hasBinaryContent(result.toByteArray());
+    }
+
+    /** The defect of issue 9: an entry whose output blob was evicted is not a cache hit, so it is not served. */
+    @Test
+    void actionResultWhoseBlobWasEvictedIsNotFound() throws Exception {
+        var stub = ActionCacheGrpc.newBlockingStub(channel);
+        byte[] output = "a.o bytes".getBytes(StandardCharsets.UTF_8);
+        Digest blob = digestOf(output);
+        write(uploads(blob), output);
+        Digest action = digestOf("cc -c evicted.c");
+        ActionResult result = ActionResult.newBuilder()
+                .addOutputFiles(OutputFile.newBuilder().setPath("evicted.o").setDigest(blob.toProto())).build();
+        stub.updateActionResult(UpdateActionResultRequest.newBuilder()
+                .setActionDigest(action.toProto()).setActionResult(result).build());
+        GetActionResultRequest get = GetActionResultRequest.newBuilder().setActionDigest(action.toProto()).build();
+        assertThat(stub.getActionResult(get)).isEqualTo(result);
+
+        Files.delete(store.casPath(blob.hash()));
+
+        assertThat(codeOf(() -> stub.getActionResult(get))).isEqualTo(Status.Code.NOT_FOUND);
     }
 
     @Test

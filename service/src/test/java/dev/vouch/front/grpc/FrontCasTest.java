@@ -1,4 +1,4 @@
-package dev.vouch.backend.embedded.grpc;
+package dev.vouch.front.grpc;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowable;
@@ -9,10 +9,13 @@ import build.bazel.remote.execution.v2.FileNode;
 import build.bazel.remote.execution.v2.GetTreeRequest;
 import build.bazel.remote.execution.v2.GetTreeResponse;
 import dev.vouch.backend.embedded.BlobStore;
+import dev.vouch.backend.embedded.EmbeddedBackend;
 import dev.vouch.backend.embedded.InMemoryBlobStore;
+import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import dev.vouch.digest.DigestSet;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -22,13 +25,14 @@ import org.junit.jupiter.api.Test;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
-/** {@link EmbeddedCas} called directly, with a store that counts what GetTree reads. */
-class EmbeddedCasTest {
+/** {@link FrontCas} over the embedded store, called directly, with a store that counts what GetTree reads. */
+class FrontCasTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(10);
 
     private final InMemoryBlobStore blobs = new InMemoryBlobStore();
     private final AtomicInteger reads = new AtomicInteger();
-    private final EmbeddedCas cas = new EmbeddedCas(new CountingReads(), 1 << 20, 1L << 30);
+    private final FrontCas cas = TestFronts.over(new EmbeddedBackend(EmbeddedBackend.DEFAULT_NAME, new CountingReads(), 1 << 20),
+            VouchProperties.FrontCheck.NONE, 1 << 20, 1L << 30, new SimpleMeterRegistry()).cas();
 
     private Digest put(Directory directory) {
         byte[] bytes = directory.toByteArray();

@@ -1,18 +1,34 @@
-package dev.vouch.backend.embedded.grpc;
+package dev.vouch.front.grpc;
 
+import dev.vouch.backend.Scope;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import dev.vouch.digest.InvalidDigestException;
 import java.util.Arrays;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * A ByteStream resource name as REAPI defines them:
  * {@code [{instance}/]blobs/{hash}/{size}} to read and
  * {@code [{instance}/]uploads/{uuid}/blobs/{hash}/{size}[/{metadata...}]} to write.
- * The instance name is optional and may itself contain slashes.
+ * The instance name is optional and may itself contain slashes. The digest function is the one
+ * whose hashes have the hash's length ({@link #NAMED_BY_LENGTH}): the form without a function name,
+ * which is all Bazel 4 and the classic functions use.
  */
-record ResourceName(String instanceName, Digest digest) {
+record ResourceName(String instanceName, Digest digest, DigestFunction function) {
+    /**
+     * The digest functions a resource name without a function part can name, told apart by their
+     * hash lengths (REAPI). BLAKE3 has SHA-256's length and would need {@code blobs/blake3/...}.
+     */
+    static final Set<DigestFunction> NAMED_BY_LENGTH = EnumSet.of(DigestFunction.SHA256, DigestFunction.SHA1,
+            DigestFunction.MD5, DigestFunction.SHA384, DigestFunction.SHA512);
+
+    /** The scope of calls about this resource. */
+    Scope scope() {
+        return new Scope(instanceName, function);
+    }
 
     static ResourceName forRead(String name) {
         List<String> parts = split(name);
@@ -24,7 +40,7 @@ record ResourceName(String instanceName, Digest digest) {
         if (parts.size() != blobs + 3) {
             throw malformed(name, "expected exactly {hash}/{size} after \"blobs\"");
         }
-        return new ResourceName(String.join("/", parts.subList(0, blobs)), digest(name, parts, blobs));
+        return of(name, String.join("/", parts.subList(0, blobs)), parts, blobs);
     }
 
     static ResourceName forWrite(String name) {
@@ -42,14 +58,16 @@ record ResourceName(String instanceName, Digest digest) {
                     ? "compressed blobs are not supported" : "expected \"blobs\" after the upload id, found \"" + kind + "\"");
         }
         // anything after {size} is optional metadata that REAPI lets clients add
-        return new ResourceName(String.join("/", parts.subList(0, uploads)), digest(name, parts, uploads + 2));
+        return of(name, String.join("/", parts.subList(0, uploads)), parts, uploads + 2);
     }
 
-    private static Digest digest(String name, List<String> parts, int blobs) {
+    private static ResourceName of(String name, String instance, List<String> parts, int blobs) {
         String hash = parts.get(blobs + 1);
         String size = parts.get(blobs + 2);
+        DigestFunction function = Statuses.byLength(hash).orElseThrow(() -> malformed(name, "hash \"" + hash
+                + "\" has " + hash.length() + " hex digits, which no supported digest function produces"));
         try {
-            return new Digest(hash, Long.parseLong(size)).checkFor(DigestFunction.SHA256);
+            return new ResourceName(instance, new Digest(hash, Long.parseLong(size)).checkFor(function), function);
         } catch (NumberFormatException e) {
             throw malformed(name, "size \"" + size + "\" is not an integer");
         } catch (InvalidDigestException e) {

@@ -1,4 +1,4 @@
-package dev.vouch.backend.embedded.http;
+package dev.vouch.front.http;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -37,10 +37,11 @@ import org.springframework.test.context.DynamicPropertySource;
 import org.springframework.test.web.reactive.server.WebTestClient;
 import reactor.core.publisher.Flux;
 
-/** The embedded cache's Bazel HTTP cache protocol, over the running app's real HTTP port. */
+/** The cache front's Bazel HTTP cache protocol over the embedded store, on the running app's real HTTP port. */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = {"vouch.grpc.port=0", "vouch.embedded.upload-idle-timeout=2s"})
-class EmbeddedHttpCacheTest {
+        // no presence window: these tests delete files right after a lookup confirmed them (see PresenceWindowTest)
+        properties = {"vouch.grpc.port=0", "vouch.embedded.upload-idle-timeout=2s", "vouch.front.presence-ttl=0s"})
+class HttpFrontEmbeddedTest {
     /** Static, not a JUnit TempDir: Spring reads the data directory before JUnit would inject one. */
     private static final Path DATA = createTempDirectory().resolve("data");
 
@@ -72,9 +73,13 @@ class EmbeddedHttpCacheTest {
     @Test
     void actionResultRoundTrip() {
         Digest action = DigestFunction.SHA256.digestOf("an action".getBytes(StandardCharsets.UTF_8));
+        byte[] output = {1, 2};
+        // the entry is served only with its output present (issue 9)
+        client().put().uri("/cache/cas/" + DigestFunction.SHA256.digestOf(output).hash()).bodyValue(output).exchange()
+                .expectStatus().isOk();
         byte[] result = ActionResult.newBuilder().setExitCode(0)
                 .addOutputFiles(OutputFile.newBuilder().setPath("bazel-out/a.o")
-                        .setDigest(DigestFunction.SHA256.digestOf(new byte[] {1, 2}).toProto()))
+                        .setDigest(DigestFunction.SHA256.digestOf(output).toProto()))
                 .build().toByteArray();
 
         client().put().uri("/cache/ac/" + action.hash()).bodyValue(result).exchange().expectStatus().isOk();
@@ -84,6 +89,25 @@ class EmbeddedHttpCacheTest {
         client().head().uri("/cache/ac/" + action.hash()).exchange().expectStatus().isOk()
                 .expectHeader().contentLength(result.length);
         assertThat(DATA.resolve("ac").resolve(action.hash().substring(0, 2)).resolve(action.hash())).hasBinaryContent(result);
+    }
+
+    /** The defect of issue 9: an entry whose output blob was evicted is not a cache hit, so it is not served. */
+    @Test
+    void actionResultWhoseBlobWasEvictedIsNotFound() throws IOException {
+        byte[] output = "evicted output".getBytes(StandardCharsets.UTF_8);
+        Digest blob = DigestFunction.SHA256.digestOf(output);
+        client().put().uri("/cache/cas/" + blob.hash()).bodyValue(output).exchange().expectStatus().isOk();
+        Digest action = DigestFunction.SHA256.digestOf("an action whose output is evicted".getBytes(StandardCharsets.UTF_8));
+        byte[] result = ActionResult.newBuilder()
+                .addOutputFiles(OutputFile.newBuilder().setPath("bazel-out/evicted.o").setDigest(blob.toProto()))
+                .build().toByteArray();
+        client().put().uri("/cache/ac/" + action.hash()).bodyValue(result).exchange().expectStatus().isOk();
+        client().get().uri("/cache/ac/" + action.hash()).exchange().expectStatus().isOk();
+
+        Files.delete(casFile(blob.hash()));
+
+        client().get().uri("/cache/ac/" + action.hash()).exchange().expectStatus().isNotFound();
+        client().head().uri("/cache/ac/" + action.hash()).exchange().expectStatus().isNotFound();
     }
 
     @Test
@@ -244,8 +268,9 @@ class EmbeddedHttpCacheTest {
         sparseFile(entry, 256L << 20);
         long before = disk().bytesRead();
 
-        client().head().uri("/cache/ac/" + hash).exchange().expectStatus().isOk().expectHeader().contentLength(256L << 20);
-        client().get().uri("/cache/ac/" + hash).exchange().expectStatus().is5xxServerError()
+        // HEAD answers what GET would: an entry Vouch cannot read is not known to be complete
+        client().head().uri("/cache/ac/" + hash).exchange().expectStatus().isEqualTo(503);
+        client().get().uri("/cache/ac/" + hash).exchange().expectStatus().isEqualTo(503)
                 .expectHeader().contentType(MediaType.APPLICATION_PROBLEM_JSON);
 
         assertThat(disk().bytesRead() - before).isZero();

@@ -1,4 +1,4 @@
-package dev.vouch.backend.embedded.grpc;
+package dev.vouch.front.grpc;
 
 import build.bazel.remote.execution.v2.Directory;
 import build.bazel.remote.execution.v2.GetTreeResponse;
@@ -50,7 +50,7 @@ final class TreePager implements BiConsumer<Optional<TreePager.Listed>, Synchron
     }
 
     /** A pager for one call, from the start or after {@code token}; INVALID_ARGUMENT for a token not issued here. */
-    static TreePager resuming(Digest root, int pageSize, String token) {
+    static TreePager resuming(Digest root, int pageSize, String token, DigestFunction function) {
         if (token.isEmpty()) {
             return new TreePager(root, pageSize, 0, null);
         }
@@ -58,7 +58,7 @@ final class TreePager implements BiConsumer<Optional<TreePager.Listed>, Synchron
         try {
             long position = Long.parseLong(token.substring(0, Math.max(colon, 0)));
             String hash = token.substring(colon + 1);
-            new Digest(hash, 0).checkFor(DigestFunction.SHA256);
+            new Digest(hash, 0).checkFor(function);
             if (position < 1) {
                 throw new NumberFormatException();
             }

@@ -1,6 +1,4 @@
-package dev.vouch.backend.embedded;
-
-import dev.vouch.digest.Digest;
+package dev.vouch.digest;
 
 /** Uploaded bytes that do not hash to the digest they were sent under; nothing was stored. */
 public class DigestMismatchException extends RuntimeException {

@@ -1,0 +1,73 @@
+package dev.vouch.validation;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.Ticker;
+import dev.vouch.backend.Scope;
+import dev.vouch.digest.Digest;
+import dev.vouch.digest.DigestFunction;
+import java.time.Duration;
+
+/**
+ * Blobs a lookup confirmed present in the last few seconds ({@code vouch.front.presence-ttl}), so
+ * that the confirm phase of lookups soon after need not ask the backend again: the cache front's
+ * answer to a build that looks up the same actions from many agents at once. Keyed by backend,
+ * instance name, digest function and digest; bounded in entries ({@code vouch.front.presence-max-entries}).
+ *
+ * <p>Only presence is kept: absence and failures are never remembered, so a missing blob is asked
+ * about again by the next lookup, and a backend that fails is not hidden. A blob confirmed by mode
+ * FETCH (read back and hash-verified) counts for both modes; one confirmed by EXISTENCE only for
+ * EXISTENCE. The window trades a few seconds of staleness for fewer calls: a blob evicted within it
+ * may still be vouched for, which is why it is short and why only requests that ask for it
+ * ({@link ValidationRequest#trustRecentPresence()}, the cache front's) use it.
+ */
+public final class PresenceWindow {
+    /** A window that remembers nothing. */
+    public static final PresenceWindow NONE = new PresenceWindow(Duration.ZERO, 0, Ticker.systemTicker());
+
+    private final Cache<Key, Mode> confirmed;
+    private final boolean enabled;
+
+    public PresenceWindow(Duration ttl, long maxEntries) {
+        this(ttl, maxEntries, Ticker.systemTicker());
+    }
+
+    /** @param ticker the monotonic clock the window is measured on (tests move it by hand) */
+    PresenceWindow(Duration ttl, long maxEntries, Ticker ticker) {
+        this.enabled = !ttl.isZero() && maxEntries > 0;
+        this.confirmed = Caffeine.newBuilder()
+                .expireAfterWrite(enabled ? ttl : Duration.ofNanos(1))
+                .maximumSize(maxEntries)
+                .ticker(ticker)
+                .build();
+    }
+
+    /** Whether {@code digest} was confirmed present within the window, as strongly as {@code mode} asks. */
+    boolean isPresent(String backend, Scope scope, Digest digest, Mode mode) {
+        if (!enabled) {
+            return false;
+        }
+        Mode seen = confirmed.getIfPresent(new Key(backend, scope.instanceName(), scope.digestFunction(), digest));
+        return seen != null && (seen == Mode.FETCH || mode == Mode.EXISTENCE);
+    }
+
+    /** Records that {@code digests} were confirmed present just now, by {@code mode}. */
+    void confirmed(String backend, Scope scope, Iterable<Digest> digests, Mode mode) {
+        if (!enabled) {
+            return;
+        }
+        for (Digest digest : digests) {
+            // a later, weaker confirmation replaces a stronger one: the window never outlives what it saw
+            confirmed.put(new Key(backend, scope.instanceName(), scope.digestFunction(), digest), mode);
+        }
+    }
+
+    /** How many blobs the window holds, for tests. */
+    long size() {
+        confirmed.cleanUp();
+        return confirmed.estimatedSize();
+    }
+
+    private record Key(String backend, String instanceName, DigestFunction digestFunction, Digest digest) {
+    }
+}
