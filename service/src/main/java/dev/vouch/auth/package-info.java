@@ -7,8 +7,8 @@
  * answers 401 on the HTTP port (all paths but the probes and {@code /actuator/prometheus}),
  * {@link dev.vouch.auth.GrpcAuthInterceptor} UNAUTHENTICATED on the gRPC port (every service).
  * Authorization is the handler's, since only it knows the instance name and the right the
- * operation needs. A new front (the cache front's REAPI services and {@code /cache}) does, before
- * it touches a backend:
+ * operation needs. A front (the validation APIs; the cache front's REAPI services, through
+ * {@code dev.vouch.front.grpc.GrpcAccess}, and {@code /cache}) does, before it touches a backend:
  *
  * <pre>{@code
  * // gRPC, on the thread that calls the service in (the Context does not follow Reactor's hops)

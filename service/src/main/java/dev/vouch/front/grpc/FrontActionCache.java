@@ -5,6 +5,8 @@ import build.bazel.remote.execution.v2.GetActionResultRequest;
 import build.bazel.remote.execution.v2.ReactorActionCacheGrpc;
 import build.bazel.remote.execution.v2.UpdateActionResultRequest;
 import dev.vouch.api.grpc.CallDeadlines;
+import dev.vouch.auth.Identity;
+import dev.vouch.auth.Right;
 import dev.vouch.backend.Deadline;
 import dev.vouch.backend.Scope;
 import dev.vouch.digest.Digest;
@@ -34,9 +36,12 @@ public final class FrontActionCache extends ReactorActionCacheGrpc.ActionCacheIm
     private final ActionCacheLookup lookup;
     private final int maxActionResultBytes;
     private final CallDeadlines deadlines;
+    private final GrpcAccess access;
 
     /** @param maxActionResultBytes vouch.limits.max-action-result-bytes: larger entries are refused */
-    FrontActionCache(FrontBackends backends, ActionCacheLookup lookup, int maxActionResultBytes, CallDeadlines deadlines) {
+    FrontActionCache(FrontBackends backends, ActionCacheLookup lookup, int maxActionResultBytes, CallDeadlines deadlines,
+            GrpcAccess access) {
+        this.access = access;
         this.backends = backends;
         this.lookup = lookup;
         this.maxActionResultBytes = maxActionResultBytes;
@@ -47,7 +52,9 @@ public final class FrontActionCache extends ReactorActionCacheGrpc.ActionCacheIm
     public Mono<ActionResult> getActionResult(GetActionResultRequest request) {
         // read on the gRPC thread that calls in: the gRPC Context does not follow Reactor's thread hops
         Deadline deadline = deadlines.of(Context.current().getDeadline());
+        Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {
+            access.check(caller, request.getInstanceName(), Right.READ);
             Scope scope = Statuses.scope(request.getInstanceName(), request.getDigestFunction(),
                     request.getActionDigest().getHash());
             Digest action = Statuses.digest(request.getActionDigest(), "action_digest", scope.digestFunction());
@@ -73,7 +80,9 @@ public final class FrontActionCache extends ReactorActionCacheGrpc.ActionCacheIm
     @Override
     public Mono<ActionResult> updateActionResult(UpdateActionResultRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
+        Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {
+            access.check(caller, request.getInstanceName(), Right.WRITE);
             Scope scope = Statuses.scope(request.getInstanceName(), request.getDigestFunction(),
                     request.getActionDigest().getHash());
             Digest action = Statuses.digest(request.getActionDigest(), "action_digest", scope.digestFunction());

@@ -10,6 +10,8 @@ import com.google.bytestream.WriteResponse;
 import com.google.protobuf.UnsafeByteOperations;
 import com.salesforce.reactorgrpc.stub.ReactorCallOptions;
 import dev.vouch.api.grpc.CallDeadlines;
+import dev.vouch.auth.Identity;
+import dev.vouch.auth.Right;
 import dev.vouch.backend.Deadline;
 import dev.vouch.backend.Scope;
 import dev.vouch.digest.DigestSet;
@@ -45,10 +47,12 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
 
     private final FrontBackends backends;
     private final CallDeadlines deadlines;
+    private final GrpcAccess access;
     /** Bytes received so far per upload resource name, for QueryWriteStatus. */
     private final Map<String, AtomicLong> uploads = new ConcurrentHashMap<>();
 
-    FrontByteStream(FrontBackends backends, CallDeadlines deadlines) {
+    FrontByteStream(FrontBackends backends, CallDeadlines deadlines, GrpcAccess access) {
+        this.access = access;
         this.backends = backends;
         this.deadlines = deadlines;
     }
@@ -64,8 +68,10 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
     @Override
     public Flux<ReadResponse> read(ReadRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
+        Identity caller = GrpcAccess.caller();
         return Flux.defer(() -> {
             ResourceName resource = ResourceName.forRead(request.getResourceName());
+            access.check(caller, resource.scope().instanceName(), Right.READ);
             long size = resource.digest().sizeBytes();
             if (request.getReadOffset() < 0 || request.getReadLimit() < 0) {
                 throw Statuses.invalidArgument("read_offset and read_limit must not be negative");
@@ -109,6 +115,7 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
     @Override
     public Mono<WriteResponse> write(Flux<WriteRequest> requests) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
+        Identity caller = GrpcAccess.caller();
         return requests.switchOnFirst((first, all) -> {
             if (!first.hasValue()) {
                 return all.then(Mono.error(Statuses.invalidArgument("Write stream carried no request")));
@@ -120,6 +127,8 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
             } catch (RuntimeException e) {
                 throw Statuses.toException(e, "ByteStream.Write");
             }
+            // before any byte is taken in, and before the upload is registered
+            access.check(caller, resource.scope().instanceName(), Right.WRITE);
             if (first.get().getWriteOffset() != 0) {
                 // we do not keep partial uploads, so there is nothing to resume from
                 throw Statuses.invalidArgument("write_offset " + first.get().getWriteOffset()
@@ -159,8 +168,10 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
     @Override
     public Mono<QueryWriteStatusResponse> queryWriteStatus(QueryWriteStatusRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
+        Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {
             ResourceName resource = ResourceName.forWrite(request.getResourceName());
+            access.check(caller, resource.scope().instanceName(), Right.WRITE);
             AtomicLong inProgress = uploads.get(request.getResourceName());
             if (inProgress != null) {
                 return Mono.just(QueryWriteStatusResponse.newBuilder().setCommittedSize(inProgress.get()).build());

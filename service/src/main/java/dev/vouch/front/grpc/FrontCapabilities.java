@@ -8,6 +8,8 @@ import build.bazel.remote.execution.v2.ServerCapabilities;
 import build.bazel.remote.execution.v2.SymlinkAbsolutePathStrategy;
 import build.bazel.semver.SemVer;
 import dev.vouch.api.grpc.CallDeadlines;
+import dev.vouch.auth.Identity;
+import dev.vouch.auth.Right;
 import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.Scope;
@@ -36,8 +38,10 @@ public final class FrontCapabilities extends ReactorCapabilitiesGrpc.Capabilitie
     private final FrontBackends backends;
     private final BatchLimit batchLimit;
     private final CallDeadlines deadlines;
+    private final GrpcAccess access;
 
-    FrontCapabilities(FrontBackends backends, BatchLimit batchLimit, CallDeadlines deadlines) {
+    FrontCapabilities(FrontBackends backends, BatchLimit batchLimit, CallDeadlines deadlines, GrpcAccess access) {
+        this.access = access;
         this.backends = backends;
         this.batchLimit = batchLimit;
         this.deadlines = deadlines;
@@ -46,7 +50,9 @@ public final class FrontCapabilities extends ReactorCapabilitiesGrpc.Capabilitie
     @Override
     public Mono<ServerCapabilities> getCapabilities(GetCapabilitiesRequest request) {
         var deadline = deadlines.of(Context.current().getDeadline());
+        Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {
+                    access.check(caller, request.getInstanceName(), Right.READ);
                     CacheBackend backend = backends.forInstance(request.getInstanceName());
                     Scope scope = Scope.of(request.getInstanceName());
                     return backend.capabilities(scope)

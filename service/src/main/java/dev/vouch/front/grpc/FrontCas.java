@@ -13,6 +13,8 @@ import build.bazel.remote.execution.v2.ReactorContentAddressableStorageGrpc;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.vouch.api.grpc.CallDeadlines;
+import dev.vouch.auth.Identity;
+import dev.vouch.auth.Right;
 import dev.vouch.backend.BlobData;
 import dev.vouch.backend.BlobWrite;
 import dev.vouch.backend.CacheBackend;
@@ -46,9 +48,12 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
     private final BatchLimit batchLimit;
     private final long maxTreeBytes;
     private final CallDeadlines deadlines;
+    private final GrpcAccess access;
 
     /** @param maxTreeBytes the Directory bytes one GetTree call may walk ({@code vouch.limits.max-tree-bytes}) */
-    FrontCas(FrontBackends backends, BatchLimit batchLimit, long maxTreeBytes, CallDeadlines deadlines) {
+    FrontCas(FrontBackends backends, BatchLimit batchLimit, long maxTreeBytes, CallDeadlines deadlines,
+            GrpcAccess access) {
+        this.access = access;
         this.backends = backends;
         this.batchLimit = batchLimit;
         this.maxTreeBytes = maxTreeBytes;
@@ -58,7 +63,9 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
     @Override
     public Mono<FindMissingBlobsResponse> findMissingBlobs(FindMissingBlobsRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
+        Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {
+            access.check(caller, request.getInstanceName(), Right.READ);
             Scope scope = Statuses.scope(request.getInstanceName(), request.getDigestFunction(),
                     request.getBlobDigestsCount() == 0 ? null : request.getBlobDigests(0).getHash());
             List<Digest> digests = new ArrayList<>(request.getBlobDigestsCount());
@@ -79,7 +86,9 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
     @Override
     public Mono<BatchUpdateBlobsResponse> batchUpdateBlobs(BatchUpdateBlobsRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
+        Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {
+            access.check(caller, request.getInstanceName(), Right.WRITE);
             // a blob with a malformed digest is refused on its own, so the function is inferred from a well-formed one
             Scope scope = Statuses.scope(request.getInstanceName(), request.getDigestFunction(),
                     request.getRequestsList().stream().map(r -> r.getDigest().getHash())
@@ -141,7 +150,9 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
     @Override
     public Mono<BatchReadBlobsResponse> batchReadBlobs(BatchReadBlobsRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
+        Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {
+            access.check(caller, request.getInstanceName(), Right.READ);
             Scope scope = Statuses.scope(request.getInstanceName(), request.getDigestFunction(),
                     request.getDigestsCount() == 0 ? null : request.getDigests(0).getHash());
             long total = request.getDigestsList().stream().mapToLong(d -> d.getSizeBytes()).sum();
@@ -186,7 +197,9 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
     @Override
     public Flux<GetTreeResponse> getTree(GetTreeRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
+        Identity caller = GrpcAccess.caller();
         return Flux.defer(() -> {
+            access.check(caller, request.getInstanceName(), Right.READ);
             Scope scope = Statuses.scope(request.getInstanceName(), request.getDigestFunction(),
                     request.getRootDigest().getHash());
             Digest root = Statuses.digest(request.getRootDigest(), "root_digest", scope.digestFunction());

@@ -1,6 +1,7 @@
 package dev.vouch.front.grpc;
 
 import dev.vouch.api.grpc.CallDeadlines;
+import dev.vouch.auth.Authorizer;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.front.ActionCacheLookup;
 import dev.vouch.front.FrontBackends;
@@ -21,19 +22,27 @@ public class GrpcFrontConfiguration {
 
     /** The services over {@code backends}, as the application wires them; tests build theirs with it too. */
     public static GrpcFront services(FrontBackends backends, ActionCacheLookup lookup, VouchProperties properties) {
+        return services(backends, lookup, properties, Authorizer.disabled());
+    }
+
+    /** The same, with who may read and write checked by {@code authorizer}. */
+    public static GrpcFront services(FrontBackends backends, ActionCacheLookup lookup, VouchProperties properties,
+            Authorizer authorizer) {
+        GrpcAccess access = new GrpcAccess(authorizer);
         CallDeadlines deadlines = new CallDeadlines(properties.limits());
         BatchLimit batchLimit = BatchLimit.of(properties.embedded().maxBatchTotalSizeBytes(),
                 properties.grpc().maxInboundMessageBytes());
         return new GrpcFront(
-                new FrontCapabilities(backends, batchLimit, deadlines),
-                new FrontActionCache(backends, lookup, properties.limits().maxActionResultBytes(), deadlines),
-                new FrontCas(backends, batchLimit, properties.limits().maxTreeBytes(), deadlines),
-                new FrontByteStream(backends, deadlines));
+                new FrontCapabilities(backends, batchLimit, deadlines, access),
+                new FrontActionCache(backends, lookup, properties.limits().maxActionResultBytes(), deadlines, access),
+                new FrontCas(backends, batchLimit, properties.limits().maxTreeBytes(), deadlines, access),
+                new FrontByteStream(backends, deadlines, access));
     }
 
     @Bean
-    public GrpcFront grpcFront(FrontBackends frontBackends, ActionCacheLookup actionCacheLookup, VouchProperties properties) {
-        return services(frontBackends, actionCacheLookup, properties);
+    public GrpcFront grpcFront(FrontBackends frontBackends, ActionCacheLookup actionCacheLookup, VouchProperties properties,
+            Authorizer authorizer) {
+        return services(frontBackends, actionCacheLookup, properties, authorizer);
     }
 
     @Bean

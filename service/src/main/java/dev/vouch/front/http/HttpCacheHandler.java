@@ -2,6 +2,11 @@ package dev.vouch.front.http;
 
 import build.bazel.remote.execution.v2.ActionResult;
 import com.google.protobuf.InvalidProtocolBufferException;
+import dev.vouch.auth.AuthException;
+import dev.vouch.auth.AuthProblems;
+import dev.vouch.auth.AuthWebFilter;
+import dev.vouch.auth.Authorizer;
+import dev.vouch.auth.Right;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.BlobNotFoundException;
 import dev.vouch.backend.CacheBackend;
@@ -32,6 +37,7 @@ import org.springframework.core.io.buffer.DataBuffer;
 import org.springframework.core.io.buffer.DataBufferLimitException;
 import org.springframework.core.io.buffer.DataBufferUtils;
 import org.springframework.core.io.buffer.DefaultDataBufferFactory;
+import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
 import org.springframework.http.ProblemDetail;
@@ -73,9 +79,17 @@ public final class HttpCacheHandler {
     private final int maxActionResultBytes;
     private final Duration deadline;
     private final Scheduler hashing;
+    private final Authorizer authorizer;
 
     /** @param deadline how long one request may take ({@code vouch.limits.default-deadline}: Bazel sends none) */
     public HttpCacheHandler(FrontBackends backends, ActionCacheLookup lookup, int maxActionResultBytes, Duration deadline) {
+        this(backends, lookup, maxActionResultBytes, deadline, Authorizer.disabled());
+    }
+
+    /** The same, with GET and HEAD needing the right {@code read} and PUT {@code write} on the instance name. */
+    public HttpCacheHandler(FrontBackends backends, ActionCacheLookup lookup, int maxActionResultBytes, Duration deadline,
+            Authorizer authorizer) {
+        this.authorizer = authorizer;
         this.backends = backends;
         this.lookup = lookup;
         this.maxActionResultBytes = maxActionResultBytes;
@@ -85,15 +99,15 @@ public final class HttpCacheHandler {
     }
 
     public Mono<ServerResponse> get(ServerRequest request) {
-        return withPath(request, path -> path.actionCache() ? getActionResult(path, true) : getBlob(path));
+        return withPath(request, Right.READ, path -> path.actionCache() ? getActionResult(path, true) : getBlob(path));
     }
 
     public Mono<ServerResponse> head(ServerRequest request) {
-        return withPath(request, path -> path.actionCache() ? getActionResult(path, false) : headBlob(path));
+        return withPath(request, Right.READ, path -> path.actionCache() ? getActionResult(path, false) : headBlob(path));
     }
 
     public Mono<ServerResponse> put(ServerRequest request) {
-        return withPath(request, path -> path.actionCache() ? putActionResult(request, path) : putBlob(request, path));
+        return withPath(request, Right.WRITE, path -> path.actionCache() ? putActionResult(request, path) : putBlob(request, path));
     }
 
     /** GET, or HEAD without the body: the same lookup, so HEAD never says 200 where GET says 404. */
@@ -196,7 +210,8 @@ public final class HttpCacheHandler {
      * backend could not do as problems: 501 for what its protocol cannot do, 503 for a backend that
      * could not answer, 507 for a full store, 500 for anything else.
      */
-    private Mono<ServerResponse> withPath(ServerRequest request, Function<CachePath, Mono<ServerResponse>> action) {
+    private Mono<ServerResponse> withPath(ServerRequest request, Right right,
+            Function<CachePath, Mono<ServerResponse>> action) {
         CachePath path;
         try {
             path = CachePath.parse(request);
@@ -204,6 +219,17 @@ public final class HttpCacheHandler {
             return problem(HttpStatus.BAD_REQUEST, "invalid-request", "Invalid request", e.getMessage());
         } catch (ResponseStatusException e) {
             return problem(HttpStatus.NOT_FOUND, "not-found", "Not found", e.getReason());
+        }
+        try {
+            // before any backend is asked or any byte of a body is read
+            authorizer.check(AuthWebFilter.identity(request.exchange()), path.instanceName(), right);
+        } catch (AuthException e) {
+            ServerResponse.BodyBuilder refused = ServerResponse.status(AuthProblems.status(e))
+                    .contentType(MediaType.APPLICATION_PROBLEM_JSON);
+            if (!e.forbidden()) {
+                refused.header(HttpHeaders.WWW_AUTHENTICATE, AuthProblems.challenge(e));
+            }
+            return refused.bodyValue(AuthProblems.body(e, request.path()));
         }
         return Mono.defer(() -> action.apply(path))
                 .onErrorResume(BadRequestException.class, e -> problem(HttpStatus.BAD_REQUEST, "invalid-request",

@@ -1,5 +1,6 @@
 package dev.vouch.front.http;
 
+import dev.vouch.auth.Authorizer;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.front.ActionCacheLookup;
 import dev.vouch.front.FrontBackends;
@@ -25,9 +26,9 @@ public class HttpFrontConfiguration {
 
     @Bean
     public HttpCacheHandler httpCacheHandler(FrontBackends frontBackends, ActionCacheLookup actionCacheLookup,
-            VouchProperties properties) {
+            VouchProperties properties, Authorizer authorizer) {
         return new HttpCacheHandler(frontBackends, actionCacheLookup, properties.limits().maxActionResultBytes(),
-                properties.limits().defaultDeadline());
+                properties.limits().defaultDeadline(), authorizer);
     }
 
     @Bean
