@@ -117,7 +117,7 @@ class FrontBazelEndToEndTest {
         String direct = "--remote_cache=http://127.0.0.1:" + NGINX_PORT;
         String filled = bazel.run("build", E2eVerdicts.concat(COMMON, direct, "//..."));
         assertThat(E2eFiles.processes(filled, "local")).as(filled).isEqualTo(ACTIONS);
-        loseGreetingAndShout(nginx.cacheDir().resolve("ac"), nginx.cacheDir().resolve("cas"));
+        LostBlobs.loseGreetingAndShout(nginx.cacheDir().resolve("ac"), nginx.cacheDir().resolve("cas"));
 
         bazel.run("clean");
         Bazel.Outcome broken = bazel.attempt("build", E2eVerdicts.concat(COMMON, direct, "//..."));
@@ -138,7 +138,7 @@ class FrontBazelEndToEndTest {
         assertThat(frontVerdicts("nginx", "PARTIAL") - partialBefore).isEqualTo(1);
         assertThat(frontVerdicts("nginx", "MISS") - missBefore).isEqualTo(1);
         // what Bazel re-ran went back to nginx through the front
-        assertThat(find(nginx.cacheDir().resolve("ac"), "shout.txt")).isNotNull();
+        assertThat(LostBlobs.find(nginx.cacheDir().resolve("ac"), "shout.txt")).isNotNull();
     }
 
     @Test
@@ -148,7 +148,7 @@ class FrontBazelEndToEndTest {
         bazel.run("clean");
         String filled = bazel.run("build", viaVouch(""));
         assertThat(E2eFiles.processes(filled, "local")).as(filled).isEqualTo(ACTIONS);
-        loseGreetingAndShout(data.resolve("ac"), data.resolve("cas"));
+        LostBlobs.loseGreetingAndShout(data.resolve("ac"), data.resolve("cas"));
         double partialBefore = frontVerdicts("embedded", "PARTIAL");
 
         bazel.run("clean");
@@ -219,7 +219,7 @@ class FrontBazelEndToEndTest {
     @Test
     @Order(5)
     void nginxDownMakesBazelBuildLocally() throws Exception {
-        Path chattyEntry = find(nginx.cacheDir().resolve("ac"), "chatty.txt");
+        Path chattyEntry = LostBlobs.find(nginx.cacheDir().resolve("ac"), "chatty.txt");
         nginx.close();
         ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", grpcServer.port()).usePlaintext().build();
         try {
@@ -251,36 +251,6 @@ class FrontBazelEndToEndTest {
     private String[] viaVouch(String instance) {
         return E2eVerdicts.concat(COMMON, "--remote_cache=grpc://127.0.0.1:" + grpcServer.port(),
                 "--remote_instance_name=" + instance, "//...");
-    }
-
-    /**
-     * Deletes greeting.txt's blob (shout consumes it) and shout's Action Cache entry, so that shout
-     * must run and needs greeting.txt, which Bazel with minimal downloads only has remotely.
-     */
-    private static void loseGreetingAndShout(Path ac, Path cas) throws IOException {
-        Path greeting = find(ac, "greeting.txt");
-        Path shout = find(ac, "shout.txt");
-        OutputFile output = ActionResult.parseFrom(Files.readAllBytes(greeting)).getOutputFilesList().stream()
-                .filter(f -> f.getPath().endsWith("/greeting.txt")).findFirst().orElseThrow();
-        String hash = output.getDigest().getHash();
-        Path blob = Files.exists(cas.resolve(hash)) ? cas.resolve(hash) : cas.resolve(hash.substring(0, 2)).resolve(hash);
-        Files.delete(blob);
-        Files.delete(shout);
-    }
-
-    /** The Action Cache file (nginx's flat {@code ac/<hash>} or the store's {@code ac/<hh>/<hash>}) with an output named {@code name}. */
-    private static Path find(Path ac, String name) throws IOException {
-        List<Path> files;
-        try (Stream<Path> walk = Files.walk(ac)) {
-            files = walk.filter(Files::isRegularFile).toList();
-        }
-        for (Path file : files) {
-            ActionResult result = ActionResult.parseFrom(Files.readAllBytes(file));
-            if (result.getOutputFilesList().stream().anyMatch(f -> f.getPath().endsWith("/" + name))) {
-                return file;
-            }
-        }
-        return null;
     }
 
     private double frontVerdicts(String backend, String verdict) {

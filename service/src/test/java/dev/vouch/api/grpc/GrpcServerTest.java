@@ -1,5 +1,6 @@
 package dev.vouch.api.grpc;
 
+import dev.vouch.auth.Authorizer;
 import dev.vouch.backend.BackendConfiguration;
 import dev.vouch.front.FrontConfiguration;
 import dev.vouch.front.grpc.GrpcFrontConfiguration;
@@ -38,6 +39,11 @@ class GrpcServerTest {
         @Bean
         MeterRegistry meterRegistry() {
             return new SimpleMeterRegistry();
+        }
+
+        @Bean
+        Authorizer authorizer() {
+            return Authorizer.disabled();
         }
     }
 
