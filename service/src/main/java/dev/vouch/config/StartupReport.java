@@ -51,6 +51,15 @@ public class StartupReport {
                     .append("  or over HTTP:            bazel build --remote_cache=http://localhost:").append(httpPort)
                     .append("/cache //...\n");
         }
+        if (properties.frontEnabled() && !properties.embeddedEnabled()) {
+            text.append("  cache front (REAPI):     grpc://localhost:").append(grpcPort).append(" and http://localhost:")
+                    .append(httpPort).append("/cache, every Action Cache read checked (")
+                    .append(properties.front().check()).append(")\n")
+                    .append("  point Bazel at it:       bazel build --remote_cache=grpc://localhost:").append(grpcPort)
+                    .append(" --remote_instance_name=<routed to a backend> //...\n");
+        } else if (!properties.frontEnabled()) {
+            text.append("  cache front:             off (vouch.front.enabled=true serves Bazel in front of these backends)\n");
+        }
         text.append("  authentication:          ").append(authorizer.describe()).append('\n');
         text.append("  ask about an action:     curl -s localhost:").append(httpPort).append("/v1/actions/<hash>/<sizeBytes>");
         // as the message itself, not an argument: the log escapes line breaks in arguments only

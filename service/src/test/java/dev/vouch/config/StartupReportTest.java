@@ -6,6 +6,7 @@ import dev.vouch.api.grpc.GrpcServer;
 import dev.vouch.auth.AuthProperties;
 import dev.vouch.auth.Authorizer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -44,8 +45,27 @@ class StartupReportTest {
                 .doesNotContain("authentication is off").doesNotContain("b".repeat(64));
     }
 
+    @Test
+    void aFrontOverRemoteBackendsSaysWhereBazelPointsAndAValidatorThatItIsOff(CapturedOutput output) {
+        Map<String, String> remote = Map.of("vouch.grpc.port", "0", "vouch.backends[0].name", "nginx",
+                "vouch.backends[0].type", "http", "vouch.backends[0].url", "http://127.0.0.1:1");
+        report(Authorizer.disabled(), remote);
+        assertThat(output.getAll()).contains("cache front:             off (vouch.front.enabled=true");
+        Map<String, String> front = new HashMap<>(remote);
+        front.put("vouch.front.enabled", "true");
+        front.put("vouch.front.check", "FETCH");
+        report(Authorizer.disabled(), front);
+        assertThat(output.getAll()).containsPattern("cache front \\(REAPI\\): +grpc://localhost:\\d+ and "
+                + "http://localhost:8080/cache, every Action Cache read checked \\(FETCH\\)")
+                .containsPattern("point Bazel at it: +bazel build --remote_cache=grpc://localhost:\\d+ ");
+    }
+
     private static void report(Authorizer authorizer) {
-        VouchProperties properties = new Binder(new MapConfigurationPropertySource(Map.of("vouch.grpc.port", "0")))
+        report(authorizer, Map.of("vouch.grpc.port", "0"));
+    }
+
+    private static void report(Authorizer authorizer, Map<String, String> values) {
+        VouchProperties properties = new Binder(new MapConfigurationPropertySource(values))
                 .bindOrCreate("vouch", VouchProperties.class);
         GrpcServer server = new GrpcServer(properties, List.of());
         server.start();
