@@ -70,9 +70,10 @@ import reactor.util.context.ContextView;
  * Every call carries a fresh deadline of {@code call-timeout}, shortened to the request's
  * {@link Deadline} when one is in the subscriber context, and the request's {@link CallMetadata}
  * as the RequestMetadata header ({@link RequestMetadataHeader}); with {@code forward-credentials},
- * the {@link CallerCredentials} of the client the call is for ({@link ForwardedAuthorization}). NOT_FOUND is absence; every other
- * status is a {@link BackendException}. Each gRPC call (each FindMissingBlobs part, BatchReadBlobs,
- * ByteStream.Read stream, GetTree page, GetCapabilities) goes through the backend's {@link CallGuard}.
+ * the {@link CallerCredentials} of the client the call is for ({@link ForwardedAuthorization}).
+ * NOT_FOUND is absence; every other status is a {@link BackendException}. Each gRPC call (each
+ * FindMissingBlobs part, BatchReadBlobs, ByteStream.Read stream, GetTree page, GetCapabilities)
+ * goes through the backend's {@link CallGuard}.
  *
  * <p>A server may lack optional CAS calls (Bazel's remote worker, REAPI 2.0, has no BatchReadBlobs):
  * UNIMPLEMENTED is an answer about the server, not a failure, so it is neither retried nor counted

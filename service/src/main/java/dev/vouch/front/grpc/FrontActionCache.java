@@ -53,7 +53,7 @@ public final class FrontActionCache extends ReactorActionCacheGrpc.ActionCacheIm
     public Mono<ActionResult> getActionResult(GetActionResultRequest request) {
         // read on the gRPC thread that calls in: the gRPC Context does not follow Reactor's thread hops
         Deadline deadline = deadlines.of(Context.current().getDeadline());
-        // the client\'s credentials and RequestMetadata go with every backend call made for it
+        // the client's credentials and RequestMetadata go with every backend call made for it
         var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {
@@ -83,7 +83,6 @@ public final class FrontActionCache extends ReactorActionCacheGrpc.ActionCacheIm
     @Override
     public Mono<ActionResult> updateActionResult(UpdateActionResultRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
-        // the client\'s credentials and RequestMetadata go with every backend call made for it
         var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {

@@ -69,7 +69,7 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
     @Override
     public Flux<ReadResponse> read(ReadRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
-        // the client\'s credentials and RequestMetadata go with every backend call made for it
+        // the client's credentials and RequestMetadata go with every backend call made for it
         var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return Flux.defer(() -> {
@@ -118,7 +118,6 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
     @Override
     public Mono<WriteResponse> write(Flux<WriteRequest> requests) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
-        // the client\'s credentials and RequestMetadata go with every backend call made for it
         var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return requests.switchOnFirst((first, all) -> {
@@ -173,7 +172,6 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
     @Override
     public Mono<QueryWriteStatusResponse> queryWriteStatus(QueryWriteStatusRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
-        // the client\'s credentials and RequestMetadata go with every backend call made for it
         var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {

@@ -51,7 +51,7 @@ public final class FrontCapabilities extends ReactorCapabilitiesGrpc.Capabilitie
     @Override
     public Mono<ServerCapabilities> getCapabilities(GetCapabilitiesRequest request) {
         var deadline = deadlines.of(Context.current().getDeadline());
-        // the client\'s credentials and RequestMetadata go with every backend call made for it
+        // the client's credentials and RequestMetadata go with every backend call made for it
         var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {

@@ -64,7 +64,7 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
     @Override
     public Mono<FindMissingBlobsResponse> findMissingBlobs(FindMissingBlobsRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
-        // the client\'s credentials and RequestMetadata go with every backend call made for it
+        // the client's credentials and RequestMetadata go with every backend call made for it
         var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {
@@ -89,7 +89,6 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
     @Override
     public Mono<BatchUpdateBlobsResponse> batchUpdateBlobs(BatchUpdateBlobsRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
-        // the client\'s credentials and RequestMetadata go with every backend call made for it
         var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {
@@ -155,7 +154,6 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
     @Override
     public Mono<BatchReadBlobsResponse> batchReadBlobs(BatchReadBlobsRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
-        // the client\'s credentials and RequestMetadata go with every backend call made for it
         var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {
@@ -204,7 +202,6 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
     @Override
     public Flux<GetTreeResponse> getTree(GetTreeRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
-        // the client\'s credentials and RequestMetadata go with every backend call made for it
         var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return Flux.defer(() -> {
