@@ -175,6 +175,12 @@ public record VouchProperties(
      * @param resilience {@code grpc} and {@code http}: circuit breaker, retry, bulkhead and time limit of
      *     every call sent over the wire ({@code vouch.backends[i].resilience.*}); the in-process embedded
      *     backend has none
+     * @param forwardCredentials {@code grpc} and {@code http}: send the calling client's own
+     *     {@code authorization} header (from the REST request or gRPC metadata, on the validation APIs and
+     *     the cache front) instead of this backend's configured credentials ({@code headers.authorization},
+     *     {@code auth.*}, which are then never sent), so Vouch never sees more than its caller could; a
+     *     client without one is forwarded without one. Works with {@code vouch.auth.enabled=false} too.
+     *     The presence window and the capabilities cache are then kept per caller (by a hash of the header)
      */
     public record Backend(
             String name,
@@ -187,7 +193,8 @@ public record VouchProperties(
             @Valid Auth auth,
             @DefaultValue("30s") Duration callTimeout,
             @Min(1) @DefaultValue("16") int maxConcurrentCalls,
-            @Valid @DefaultValue Resilience resilience) {
+            @Valid @DefaultValue Resilience resilience,
+            @DefaultValue("false") boolean forwardCredentials) {
 
         public static final String EMBEDDED_NAME = "embedded";
 
@@ -205,6 +212,20 @@ public record VouchProperties(
         public Backend(String name, BackendType type, URI target, URI url, String instanceName,
                 Map<String, String> headers, Tls tls, Auth auth, Duration callTimeout, int maxConcurrentCalls) {
             this(name, type, target, url, instanceName, headers, tls, auth, callTimeout, maxConcurrentCalls, null);
+        }
+
+        /** A backend that sends its own configured credentials. */
+        public Backend(String name, BackendType type, URI target, URI url, String instanceName,
+                Map<String, String> headers, Tls tls, Auth auth, Duration callTimeout, int maxConcurrentCalls,
+                Resilience resilience) {
+            this(name, type, target, url, instanceName, headers, tls, auth, callTimeout, maxConcurrentCalls, resilience,
+                    false);
+        }
+
+        /** The same backend, sending its callers' credentials instead of its own when {@code forward}. */
+        public Backend withForwardCredentials(boolean forward) {
+            return new Backend(name, type, target, url, instanceName, headers, tls, auth, callTimeout,
+                    maxConcurrentCalls, resilience, forward);
         }
 
         public static Backend embedded(String name) {

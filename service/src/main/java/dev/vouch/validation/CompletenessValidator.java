@@ -4,6 +4,7 @@ import build.bazel.remote.execution.v2.ActionResult;
 import dev.vouch.backend.BackendRouter;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.CallMetadata;
+import dev.vouch.backend.CallerCredentials;
 import dev.vouch.backend.Deadline;
 import dev.vouch.backend.MalformedBlobException;
 import dev.vouch.backend.Scope;
@@ -108,6 +109,8 @@ public class CompletenessValidator implements CacheValidator {
         private final BitSet emitted = new BitSet();
         private final RequestBudget budget = new RequestBudget(limits, memory);
         private Optional<Deadline> deadline = Optional.empty();
+        // whose credentials the backend calls carry: the presence window is kept per caller
+        private String caller = "";
         private volatile boolean expired;
         private volatile boolean lookupsCut;
         private final Map<Verdict, Integer> tally = new EnumMap<>(Verdict.class);
@@ -127,6 +130,7 @@ public class CompletenessValidator implements CacheValidator {
         Flux<ActionVerdict> verdicts() {
             return Flux.deferContextual(context -> {
                         deadline = Deadline.from(context);
+                        caller = CallerCredentials.from(context).fingerprint();
                         return withinDeadline(decide().concatMapIterable(this::atEveryPosition));
                     })
                     .doOnNext(v -> emitted.set(v.index()))
@@ -415,13 +419,13 @@ public class CompletenessValidator implements CacheValidator {
 
         /** Whether this request trusts the presence window, and it saw {@code digest} present as {@code mode} asks. */
         private boolean recentlyPresent(Digest digest, Mode mode) {
-            return request.trustRecentPresence() && presence.isPresent(backendName, scope, digest, mode);
+            return request.trustRecentPresence() && presence.isPresent(backendName, scope, caller, digest, mode);
         }
 
         /** Confirmed present just now: remembered for the requests that trust the window (only theirs fill it). */
         private void remember(Iterable<Digest> digests, Mode mode) {
             if (request.trustRecentPresence()) {
-                presence.confirmed(backendName, scope, digests, mode);
+                presence.confirmed(backendName, scope, caller, digests, mode);
             }
         }
 

@@ -12,7 +12,11 @@ import java.time.Duration;
  * Blobs a lookup confirmed present in the last few seconds ({@code vouch.front.presence-ttl}), so
  * that the confirm phase of lookups soon after need not ask the backend again: the cache front's
  * answer to a build that looks up the same actions from many agents at once. Keyed by backend,
- * instance name, digest function and digest; bounded in entries ({@code vouch.front.presence-max-entries}).
+ * instance name, digest function, digest and caller (the {@link dev.vouch.backend.CallerCredentials#fingerprint}
+ * of the client's {@code authorization}): a backend that forwards credentials may let one caller see
+ * a blob and refuse another, so a presence confirmed with one caller's credentials never answers
+ * another's lookup; callers that send the same credentials (or none) share it. Bounded in entries
+ * ({@code vouch.front.presence-max-entries}).
  *
  * <p>Only presence is kept: absence and failures are never remembered, so a missing blob is asked
  * about again by the next lookup, and a backend that fails is not hidden. A blob confirmed by mode
@@ -42,23 +46,27 @@ public final class PresenceWindow {
                 .build();
     }
 
-    /** Whether {@code digest} was confirmed present within the window, as strongly as {@code mode} asks. */
-    boolean isPresent(String backend, Scope scope, Digest digest, Mode mode) {
+    /**
+     * Whether {@code digest} was confirmed present within the window for {@code caller}, as strongly as {@code mode} asks.
+     *
+     * @param caller the fingerprint of the lookup's caller's credentials, "" for none
+     */
+    boolean isPresent(String backend, Scope scope, String caller, Digest digest, Mode mode) {
         if (!enabled) {
             return false;
         }
-        Mode seen = confirmed.getIfPresent(new Key(backend, scope.instanceName(), scope.digestFunction(), digest));
+        Mode seen = confirmed.getIfPresent(new Key(backend, scope.instanceName(), scope.digestFunction(), caller, digest));
         return seen != null && (seen == Mode.FETCH || mode == Mode.EXISTENCE);
     }
 
     /** Records that {@code digests} were confirmed present just now, by {@code mode}. */
-    void confirmed(String backend, Scope scope, Iterable<Digest> digests, Mode mode) {
+    void confirmed(String backend, Scope scope, String caller, Iterable<Digest> digests, Mode mode) {
         if (!enabled) {
             return;
         }
         for (Digest digest : digests) {
             // a later, weaker confirmation replaces a stronger one: the window never outlives what it saw
-            confirmed.put(new Key(backend, scope.instanceName(), scope.digestFunction(), digest), mode);
+            confirmed.put(new Key(backend, scope.instanceName(), scope.digestFunction(), caller, digest), mode);
         }
     }
 
@@ -68,6 +76,6 @@ public final class PresenceWindow {
         return confirmed.estimatedSize();
     }
 
-    private record Key(String backend, String instanceName, DigestFunction digestFunction, Digest digest) {
+    private record Key(String backend, String instanceName, DigestFunction digestFunction, String caller, Digest digest) {
     }
 }

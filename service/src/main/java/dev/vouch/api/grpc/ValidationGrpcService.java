@@ -75,10 +75,11 @@ public class ValidationGrpcService extends ReactorValidationServiceGrpc.Validati
         // read on the gRPC thread that calls in: the gRPC Context does not follow Reactor's thread hops
         Context call = Context.current();
         Identity identity = GrpcAuthInterceptor.current();
+        var client = ClientHeaders.forValidation();
         return request.flatMap(message -> {
             Admitted admitted = admit(message, call, identity);
             return validator.validate(admitted.validation())
-                    .contextWrite(admitted.deadline()::addTo)
+                    .contextWrite(admitted.deadline()::addTo).contextWrite(client)
                     .collectList()
                     .map(verdicts -> responseOf(admitted.validation().actions(), verdicts))
                     .doFinally(signal -> admitted.permit().release());
@@ -90,12 +91,13 @@ public class ValidationGrpcService extends ReactorValidationServiceGrpc.Validati
     public Flux<ValidationResult> validateStream(Mono<ValidateRequest> request) {
         Context call = Context.current();
         Identity identity = GrpcAuthInterceptor.current();
+        var client = ClientHeaders.forValidation();
         return request.flatMapMany(message -> {
             Admitted admitted = admit(message, call, identity);
             List<Digest> actions = admitted.validation().actions();
             BitSet sent = new BitSet(actions.size());
             return validator.validate(admitted.validation())
-                    .contextWrite(admitted.deadline()::addTo)
+                    .contextWrite(admitted.deadline()::addTo).contextWrite(client)
                     .filter(v -> inRange(v, actions.size()) && !sent.get(v.index()))
                     .doOnNext(v -> sent.set(v.index()))
                     .map(ResultProtos::toProto)

@@ -3,6 +3,7 @@ package dev.vouch.backend.bazelhttp;
 import dev.vouch.backend.BackendFactory;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.CallGuard;
+import dev.vouch.backend.CallerCredentials;
 import dev.vouch.config.VouchProperties;
 import io.netty.channel.ChannelOption;
 import io.netty.handler.ssl.SslContextBuilder;
@@ -16,7 +17,11 @@ import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.client.reactive.ReactorClientHttpConnector;
 import org.springframework.stereotype.Component;
+import org.springframework.web.reactive.function.client.ClientRequest;
+import org.springframework.web.reactive.function.client.ClientResponse;
+import org.springframework.web.reactive.function.client.ExchangeFunction;
 import org.springframework.web.reactive.function.client.WebClient;
+import reactor.core.publisher.Mono;
 import reactor.netty.http.client.HttpClient;
 import reactor.netty.resources.ConnectionProvider;
 
@@ -60,7 +65,9 @@ public class BazelHttpBackendFactory implements BackendFactory {
     public CacheBackend create(VouchProperties.Backend config) {
         String baseUrl = config.url().toString().replaceAll("/+$", "");
         Duration timeout = config.callTimeout();
-        String authorization = authorization(config);
+        // checked either way, so a broken auth block is reported whether or not it is sent
+        String configured = authorization(config);
+        String authorization = config.forwardCredentials() ? null : configured;
         // TLS files are read, and the guard built, before the pool exists: a bad one leaves nothing behind to close
         UnaryOperator<HttpClient> tls = "https".equals(config.url().getScheme()) ? tls(config) : UnaryOperator.identity();
         CallGuard guard = guards.forBackend(config);
@@ -75,20 +82,35 @@ public class BazelHttpBackendFactory implements BackendFactory {
         HttpClient http = tls.apply(HttpClient.create(pool)
                 .responseTimeout(timeout)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, timeout.toMillis())));
-        WebClient client = WebClient.builder()
+        WebClient.Builder client = WebClient.builder()
                 .clientConnector(new ReactorClientHttpConnector(http))
                 .defaultHeaders(headers -> {
                     config.headers().forEach(headers::set);
+                    if (config.forwardCredentials()) {
+                        headers.remove(HttpHeaders.AUTHORIZATION);
+                    }
                     if (authorization != null) {
                         headers.set(HttpHeaders.AUTHORIZATION, authorization);
                     }
-                })
-                .build();
-        return new BazelHttpBackend(config.name(), baseUrl, client, timeout, config.maxConcurrentCalls(),
+                });
+        if (config.forwardCredentials()) {
+            client.filter(BazelHttpBackendFactory::withCallersAuthorization);
+        }
+        return new BazelHttpBackend(config.name(), baseUrl, client.build(), timeout, config.maxConcurrentCalls(),
                 maxActionResultBytes, guard, () -> {
                     guard.close();
                     pool.dispose();
                 });
+    }
+
+    /** The request with the {@code Authorization} of the client it is made for ({@link CallerCredentials}), or none. */
+    private static Mono<ClientResponse> withCallersAuthorization(ClientRequest request, ExchangeFunction next) {
+        return Mono.deferContextual(context -> {
+            ClientRequest.Builder forwarded = ClientRequest.from(request).headers(h -> h.remove(HttpHeaders.AUTHORIZATION));
+            CallerCredentials.from(context).authorization()
+                    .ifPresent(value -> forwarded.header(HttpHeaders.AUTHORIZATION, value));
+            return next.exchange(forwarded.build());
+        });
     }
 
     private static String authorization(VouchProperties.Backend config) {

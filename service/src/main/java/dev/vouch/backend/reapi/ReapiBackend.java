@@ -32,6 +32,7 @@ import dev.vouch.backend.BlobWrite;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.CallMetadata;
 import dev.vouch.backend.CallGuard;
+import dev.vouch.backend.CallerCredentials;
 import dev.vouch.backend.CorruptBlobException;
 import dev.vouch.backend.Deadline;
 import dev.vouch.backend.MalformedBlobException;
@@ -68,9 +69,11 @@ import reactor.util.context.ContextView;
  * that fit a batch are read with BatchReadBlobs, larger ones streamed with ByteStream.Read.
  * Every call carries a fresh deadline of {@code call-timeout}, shortened to the request's
  * {@link Deadline} when one is in the subscriber context, and the request's {@link CallMetadata}
- * as the RequestMetadata header ({@link RequestMetadataHeader}). NOT_FOUND is absence; every other
- * status is a {@link BackendException}. Each gRPC call (each FindMissingBlobs part, BatchReadBlobs,
- * ByteStream.Read stream, GetTree page, GetCapabilities) goes through the backend's {@link CallGuard}.
+ * as the RequestMetadata header ({@link RequestMetadataHeader}); with {@code forward-credentials},
+ * the {@link CallerCredentials} of the client the call is for ({@link ForwardedAuthorization}).
+ * NOT_FOUND is absence; every other status is a {@link BackendException}. Each gRPC call (each
+ * FindMissingBlobs part, BatchReadBlobs, ByteStream.Read stream, GetTree page, GetCapabilities)
+ * goes through the backend's {@link CallGuard}.
  *
  * <p>A server may lack optional CAS calls (Bazel's remote worker, REAPI 2.0, has no BatchReadBlobs):
  * UNIMPLEMENTED is an answer about the server, not a failure, so it is neither retried nor counted
@@ -101,6 +104,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private final String name;
     private final String target;
     private final String instanceNameOverride;
+    private final boolean forwardCredentials;
     private final Duration callTimeout;
     private final int maxConcurrentCalls;
     private final int treePageSize;
@@ -113,11 +117,11 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     private final ReactorCapabilitiesGrpc.ReactorCapabilitiesStub capabilitiesStub;
     private final ReactorByteStreamGrpc.ReactorByteStreamStub byteStream;
     /**
-     * Server capabilities per instance name, at most {@link #MAX_CACHED_INSTANCES} of them (least
-     * recently used go first) for at most {@link #CAPABILITIES_TTL}; dropped when the connection
-     * fails, fetched again after.
+     * Server capabilities per instance name (and per caller, with {@code forward-credentials}), at
+     * most {@link #MAX_CACHED_INSTANCES} of them (least recently used go first) for at most
+     * {@link #CAPABILITIES_TTL}; dropped when the connection fails, fetched again after.
      */
-    private final Cache<String, Mono<ServerCapabilities>> capabilities = Caffeine.newBuilder()
+    private final Cache<CapabilitiesKey, Mono<ServerCapabilities>> capabilities = Caffeine.newBuilder()
             .maximumSize(MAX_CACHED_INSTANCES)
             .expireAfterWrite(CAPABILITIES_TTL)
             .build();
@@ -150,6 +154,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
         this.name = config.name();
         this.target = config.target().toString();
         this.instanceNameOverride = config.instanceName();
+        this.forwardCredentials = config.forwardCredentials();
         this.callTimeout = config.callTimeout();
         this.maxConcurrentCalls = config.maxConcurrentCalls();
         this.treePageSize = treePageSize;
@@ -567,7 +572,8 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                 .map(deadline -> min(callTimeout, deadline.remaining()))
                 .orElse(callTimeout);
         return stub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS)
-                .withOption(RequestMetadataHeader.CALL_OPTION, metadata);
+                .withOption(RequestMetadataHeader.CALL_OPTION, metadata)
+                .withOption(ForwardedAuthorization.CALL_OPTION, CallerCredentials.from(context));
     }
 
     private static Duration min(Duration a, Duration b) {
@@ -581,11 +587,12 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
      * each request gave up unseen by the circuit breaker. Failures are not kept: the next call asks again.
      */
     private Mono<ServerCapabilities> serverCapabilities(String instance) {
-        return Mono.defer(() -> capabilities.get(instance, i -> guard.unary("GetCapabilities",
+        return Mono.deferContextual(asker -> capabilities.get(new CapabilitiesKey(instance,
+                forwardCredentials ? CallerCredentials.from(asker).fingerprint() : ""), key -> guard.unary("GetCapabilities",
                         () -> Mono.deferContextual(context -> forCall(capabilitiesStub, context)
-                                        .getCapabilities(GetCapabilitiesRequest.newBuilder().setInstanceName(i).build()))
+                                        .getCapabilities(GetCapabilitiesRequest.newBuilder().setInstanceName(instance).build()))
                                 .onErrorMap(e -> failures.of("GetCapabilities", e)))
-                .doOnNext(caps -> log.debug("backend {} instance {}: {}", name, LogSafe.quote(i),
+                .doOnNext(caps -> log.debug("backend {} instance {}: {}", name, LogSafe.quote(instance),
                         TextFormat.shortDebugString(caps.getCacheCapabilities())))
                 .cache(caps -> FOREVER, e -> Duration.ZERO, () -> Duration.ZERO)));
     }
@@ -634,6 +641,14 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
                 watchConnection(now);
             }
         });
+    }
+
+    /**
+     * Capabilities are asked with the asker's credentials when this backend forwards them, so one
+     * caller's answer (or its refusal) is never another's: {@code caller} is the credentials'
+     * {@link CallerCredentials#fingerprint}, "" when the backend sends its own.
+     */
+    private record CapabilitiesKey(String instance, String caller) {
     }
 
     private static BackendCapabilities toBackendCapabilities(ServerCapabilities server) {

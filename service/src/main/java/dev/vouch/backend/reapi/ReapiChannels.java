@@ -4,6 +4,7 @@ import build.bazel.remote.execution.v2.RequestMetadata;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.vouch.config.VouchProperties;
 import io.grpc.ChannelCredentials;
+import io.grpc.ClientInterceptor;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
@@ -13,13 +14,16 @@ import io.grpc.stub.MetadataUtils;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Base64;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
 /**
  * Opens the one long-lived channel of a {@code grpc} backend: plaintext or TLS, static headers and
- * the RequestMetadata header on every call.
+ * the RequestMetadata header on every call; with {@code forward-credentials}, the caller's
+ * {@code authorization} instead of a configured one ({@link ForwardedAuthorization}).
  */
 final class ReapiChannels {
     /** The largest message the channel accepts: GetTree pages and batch reads must fit in it. */
@@ -31,9 +35,15 @@ final class ReapiChannels {
     static ManagedChannel open(VouchProperties.Backend config) {
         URI target = config.target();
         ChannelCredentials credentials = isTls(target) ? tls(config) : InsecureChannelCredentials.create();
+        List<ClientInterceptor> interceptors = new ArrayList<>();
+        if (config.forwardCredentials()) {
+            // the first added runs last: it has the final word on the authorization header
+            interceptors.add(new ForwardedAuthorization());
+        }
+        interceptors.add(new RequestMetadataHeader(configuredRequestMetadata(config)));
+        interceptors.add(MetadataUtils.newAttachHeadersInterceptor(headers(config)));
         return Grpc.newChannelBuilderForAddress(host(target), target.getPort(), credentials)
-                .intercept(new RequestMetadataHeader(configuredRequestMetadata(config)),
-                        MetadataUtils.newAttachHeadersInterceptor(headers(config)))
+                .intercept(interceptors)
                 .maxInboundMessageSize(MAX_INBOUND_MESSAGE_BYTES)
                 .userAgent("vouch")
                 .build();
@@ -86,7 +96,8 @@ final class ReapiChannels {
         Metadata metadata = new Metadata();
         for (Map.Entry<String, String> header : config.headers().entrySet()) {
             String name = header.getKey();
-            if (isRequestMetadata(name)) {
+            if (isRequestMetadata(name) || config.forwardCredentials()
+                    && ForwardedAuthorization.AUTHORIZATION.name().equals(name.toLowerCase(Locale.ROOT))) {
                 continue;
             }
             try {

@@ -5,6 +5,7 @@ import build.bazel.remote.execution.v2.GetActionResultRequest;
 import build.bazel.remote.execution.v2.ReactorActionCacheGrpc;
 import build.bazel.remote.execution.v2.UpdateActionResultRequest;
 import dev.vouch.api.grpc.CallDeadlines;
+import dev.vouch.api.grpc.ClientHeaders;
 import dev.vouch.auth.Identity;
 import dev.vouch.auth.Right;
 import dev.vouch.backend.Deadline;
@@ -52,6 +53,8 @@ public final class FrontActionCache extends ReactorActionCacheGrpc.ActionCacheIm
     public Mono<ActionResult> getActionResult(GetActionResultRequest request) {
         // read on the gRPC thread that calls in: the gRPC Context does not follow Reactor's thread hops
         Deadline deadline = deadlines.of(Context.current().getDeadline());
+        // the client's credentials and RequestMetadata go with every backend call made for it
+        var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {
             access.check(caller, request.getInstanceName(), Right.READ);
@@ -64,7 +67,7 @@ public final class FrontActionCache extends ReactorActionCacheGrpc.ActionCacheIm
                     .then(lookup.lookUp(scope, action))
                     .map(FrontActionCache::answer)
                     .onErrorMap(e -> Statuses.toException(e, "GetActionResult " + action));
-        }).contextWrite(deadline::addTo);
+        }).contextWrite(deadline::addTo).contextWrite(client);
     }
 
     private static ActionResult answer(Lookup lookup) {
@@ -80,6 +83,7 @@ public final class FrontActionCache extends ReactorActionCacheGrpc.ActionCacheIm
     @Override
     public Mono<ActionResult> updateActionResult(UpdateActionResultRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
+        var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {
             access.check(caller, request.getInstanceName(), Right.WRITE);
@@ -103,6 +107,6 @@ public final class FrontActionCache extends ReactorActionCacheGrpc.ActionCacheIm
                                     LogSafe.quote(scope.instanceName()))))
                     .thenReturn(result)
                     .onErrorMap(e -> Statuses.toException(e, "UpdateActionResult " + action));
-        }).contextWrite(deadline::addTo);
+        }).contextWrite(deadline::addTo).contextWrite(client);
     }
 }

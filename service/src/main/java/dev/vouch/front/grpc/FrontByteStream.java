@@ -10,6 +10,7 @@ import com.google.bytestream.WriteResponse;
 import com.google.protobuf.UnsafeByteOperations;
 import com.salesforce.reactorgrpc.stub.ReactorCallOptions;
 import dev.vouch.api.grpc.CallDeadlines;
+import dev.vouch.api.grpc.ClientHeaders;
 import dev.vouch.auth.Identity;
 import dev.vouch.auth.Right;
 import dev.vouch.backend.Deadline;
@@ -68,6 +69,8 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
     @Override
     public Flux<ReadResponse> read(ReadRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
+        // the client's credentials and RequestMetadata go with every backend call made for it
+        var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return Flux.defer(() -> {
             ResourceName resource = ResourceName.forRead(request.getResourceName());
@@ -91,7 +94,7 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
                     // the chunks are fresh buffers (backends copy out of pooled ones), so wrapping them is safe
                     .map(chunk -> ReadResponse.newBuilder().setData(UnsafeByteOperations.unsafeWrap(chunk)).build())
                     .onErrorMap(e -> Statuses.toException(e, "ByteStream.Read " + resource.digest()));
-        }).contextWrite(deadline::addTo);
+        }).contextWrite(deadline::addTo).contextWrite(client);
     }
 
     /** {@code chunks}, failing with DATA_LOSS if they end before {@code expected} bytes, or run past them. */
@@ -115,6 +118,7 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
     @Override
     public Mono<WriteResponse> write(Flux<WriteRequest> requests) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
+        var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return requests.switchOnFirst((first, all) -> {
             if (!first.hasValue()) {
@@ -161,13 +165,14 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
                     .then(Mono.fromSupplier(() -> WriteResponse.newBuilder().setCommittedSize(resource.digest().sizeBytes()).build()))
                     .onErrorMap(e -> Statuses.toException(e, "ByteStream.Write " + resource.digest()))
                     .doFinally(signal -> uploads.remove(name, received))
-                    .contextWrite(deadline::addTo);
+                    .contextWrite(deadline::addTo).contextWrite(client);
         }).single();
     }
 
     @Override
     public Mono<QueryWriteStatusResponse> queryWriteStatus(QueryWriteStatusRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
+        var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {
             ResourceName resource = ResourceName.forWrite(request.getResourceName());
@@ -187,7 +192,7 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
                         return QueryWriteStatusResponse.newBuilder()
                                 .setCommittedSize(resource.digest().sizeBytes()).setComplete(true).build();
                     }).onErrorMap(e -> Statuses.toException(e, "ByteStream.QueryWriteStatus " + resource.digest()));
-        }).contextWrite(deadline::addTo);
+        }).contextWrite(deadline::addTo).contextWrite(client);
     }
 
     /** {@code chunk} cut into messages of at most {@link #MAX_READ_CHUNK} bytes, without copying. */

@@ -8,6 +8,7 @@ import build.bazel.remote.execution.v2.ServerCapabilities;
 import build.bazel.remote.execution.v2.SymlinkAbsolutePathStrategy;
 import build.bazel.semver.SemVer;
 import dev.vouch.api.grpc.CallDeadlines;
+import dev.vouch.api.grpc.ClientHeaders;
 import dev.vouch.auth.Identity;
 import dev.vouch.auth.Right;
 import dev.vouch.backend.BackendCapabilities;
@@ -50,6 +51,8 @@ public final class FrontCapabilities extends ReactorCapabilitiesGrpc.Capabilitie
     @Override
     public Mono<ServerCapabilities> getCapabilities(GetCapabilitiesRequest request) {
         var deadline = deadlines.of(Context.current().getDeadline());
+        // the client's credentials and RequestMetadata go with every backend call made for it
+        var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {
                     access.check(caller, request.getInstanceName(), Right.READ);
@@ -64,7 +67,7 @@ public final class FrontCapabilities extends ReactorCapabilitiesGrpc.Capabilitie
                             });
                 })
                 .map(this::toProto)
-                .contextWrite(deadline::addTo);
+                .contextWrite(deadline::addTo).contextWrite(client);
     }
 
     private ServerCapabilities toProto(BackendCapabilities capabilities) {

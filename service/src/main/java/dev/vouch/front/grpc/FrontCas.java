@@ -13,6 +13,7 @@ import build.bazel.remote.execution.v2.ReactorContentAddressableStorageGrpc;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.vouch.api.grpc.CallDeadlines;
+import dev.vouch.api.grpc.ClientHeaders;
 import dev.vouch.auth.Identity;
 import dev.vouch.auth.Right;
 import dev.vouch.backend.BlobData;
@@ -63,6 +64,8 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
     @Override
     public Mono<FindMissingBlobsResponse> findMissingBlobs(FindMissingBlobsRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
+        // the client's credentials and RequestMetadata go with every backend call made for it
+        var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {
             access.check(caller, request.getInstanceName(), Right.READ);
@@ -80,12 +83,13 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
                         return response.build();
                     })
                     .onErrorMap(e -> Statuses.toException(e, "FindMissingBlobs of " + digests.size() + " digests"));
-        }).contextWrite(deadline::addTo);
+        }).contextWrite(deadline::addTo).contextWrite(client);
     }
 
     @Override
     public Mono<BatchUpdateBlobsResponse> batchUpdateBlobs(BatchUpdateBlobsRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
+        var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {
             access.check(caller, request.getInstanceName(), Right.WRITE);
@@ -122,7 +126,7 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
                 }
                 return response.build();
             }).onErrorMap(e -> Statuses.toException(e, "BatchUpdateBlobs of " + count + " blobs"));
-        }).contextWrite(deadline::addTo);
+        }).contextWrite(deadline::addTo).contextWrite(client);
     }
 
     /** Why one blob of a batch is refused before it reaches the backend, or null: a bad digest, a compressor, a mismatch. */
@@ -150,6 +154,7 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
     @Override
     public Mono<BatchReadBlobsResponse> batchReadBlobs(BatchReadBlobsRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
+        var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return Mono.defer(() -> {
             access.check(caller, request.getInstanceName(), Right.READ);
@@ -167,7 +172,7 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
                         .collectList()
                         .map(responses -> BatchReadBlobsResponse.newBuilder().addAllResponses(responses).build());
             })).onErrorMap(e -> Statuses.toException(e, "BatchReadBlobs of " + request.getDigestsCount() + " blobs"));
-        }).contextWrite(deadline::addTo);
+        }).contextWrite(deadline::addTo).contextWrite(client);
     }
 
     private Mono<BatchReadBlobsResponse.Response> read(CacheBackend backend, Scope scope,
@@ -197,6 +202,7 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
     @Override
     public Flux<GetTreeResponse> getTree(GetTreeRequest request) {
         Deadline deadline = deadlines.of(Context.current().getDeadline());
+        var client = ClientHeaders.forFront();
         Identity caller = GrpcAccess.caller();
         return Flux.defer(() -> {
             access.check(caller, request.getInstanceName(), Right.READ);
@@ -211,7 +217,7 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
             return backends.forScope(scope)
                     .flatMapMany(backend -> pager.pages(walk(backend, scope, root)))
                     .onErrorMap(e -> Statuses.toException(e, "GetTree " + root));
-        }).contextWrite(deadline::addTo);
+        }).contextWrite(deadline::addTo).contextWrite(client);
     }
 
     /** The backend's walk, each Directory with its digest, stopped past {@code maxTreeBytes}. */

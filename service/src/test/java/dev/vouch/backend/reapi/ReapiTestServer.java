@@ -66,6 +66,9 @@ public final class ReapiTestServer implements AutoCloseable {
     final List<Map.Entry<String, Metadata>> callHeaders = new CopyOnWriteArrayList<>();
     // refuse calls without a RequestMetadata header, as Bazel's remote worker does
     private volatile boolean requireRequestMetadata;
+    static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+    // authorization value -> the methods (bare names, "*" for all) it may call; null: no check
+    private volatile Map<String, java.util.Set<String>> requiredAuthorization;
     private final List<Message> received = new CopyOnWriteArrayList<>();
     private final Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
     private final Map<String, Status> failures = new ConcurrentHashMap<>();
@@ -231,8 +234,28 @@ public final class ReapiTestServer implements AutoCloseable {
         requireRequestMetadata = true;
     }
 
+    /**
+     * From now on a call is refused UNAUTHENTICATED, before the service sees it, unless its
+     * {@code authorization} header is a key of {@code allowed} whose methods (bare names, or
+     * {@code "*"}) include the call's: a cache that checks tokens.
+     */
+    public void requireAuthorization(Map<String, java.util.Set<String>> allowed) {
+        requiredAuthorization = Map.copyOf(allowed);
+    }
+
+    /** The {@code authorization} values the calls of {@code method} carried ({@code null}: any method), "<none>" for none. */
+    public List<String> authorizations(String method) {
+        return callHeaders.stream()
+                .filter(call -> method == null || call.getKey().equals(method))
+                .map(call -> {
+                    Iterable<String> values = call.getValue().getAll(AUTHORIZATION);
+                    return values == null ? "<none>" : String.join(",", values);
+                })
+                .toList();
+    }
+
     /** The RequestMetadata headers the calls of {@code method} carried, decoded (each call may carry several). */
-    List<List<RequestMetadata>> requestMetadata(String method) {
+    public List<List<RequestMetadata>> requestMetadata(String method) {
         List<List<RequestMetadata>> all = new java.util.ArrayList<>();
         for (Map.Entry<String, Metadata> call : callHeaders) {
             if (call.getKey().equals(method)) {
@@ -278,6 +301,16 @@ public final class ReapiTestServer implements AutoCloseable {
             calls.computeIfAbsent(method, m -> new AtomicInteger()).incrementAndGet();
             headers.add(requestHeaders);
             callHeaders.add(Map.entry(method, requestHeaders));
+            Map<String, java.util.Set<String>> authorized = requiredAuthorization;
+            if (authorized != null) {
+                java.util.Set<String> may = authorized.get(String.valueOf(requestHeaders.get(AUTHORIZATION)));
+                if (may == null || !(may.contains("*") || may.contains(method))) {
+                    call.close(Status.UNAUTHENTICATED.withDescription("a valid token is required for " + method),
+                            new Metadata());
+                    return new ServerCall.Listener<>() {
+                    };
+                }
+            }
             if (requireRequestMetadata && !requestHeaders.containsKey(REQUEST_METADATA)) {
                 call.close(Status.INVALID_ARGUMENT.withDescription("RequestMetadata not received from the client for "
                         + call.getMethodDescriptor().getFullMethodName()), new Metadata());
