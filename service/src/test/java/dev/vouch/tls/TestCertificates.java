@@ -31,17 +31,17 @@ import org.bouncycastle.openssl.jcajce.JcaPKCS8Generator;
 import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 
 /** Certificate authorities and the certificates they sign, made in the test (EC P-256, PEM files). */
-final class TestCertificates {
+public final class TestCertificates {
     private static final AtomicLong SERIAL = new AtomicLong(System.currentTimeMillis());
 
     private TestCertificates() {
     }
 
     /** A key pair with its certificate, and the PEM files they were written to. */
-    record Issued(KeyPair keys, X509Certificate certificate, Path cert, Path key) {
+    public record Issued(KeyPair keys, X509Certificate certificate, Path cert, Path key) {
 
         /** Writes this certificate and key over {@code cert} and {@code key}, each replaced at once. */
-        void copyTo(Path certFile, Path keyFile) {
+        public void copyTo(Path certFile, Path keyFile) {
             try {
                 Files.copy(cert, certFile.resolveSibling(certFile.getFileName() + ".new"), StandardCopyOption.REPLACE_EXISTING);
                 Files.copy(key, keyFile.resolveSibling(keyFile.getFileName() + ".new"), StandardCopyOption.REPLACE_EXISTING);
@@ -55,7 +55,7 @@ final class TestCertificates {
         }
 
         /** A client TLS context presenting this certificate and trusting {@code ca}. */
-        SSLContext clientContext(Issued ca) {
+        public SSLContext clientContext(Issued ca) {
             try {
                 KeyStore store = KeyStore.getInstance("PKCS12");
                 store.load(null, null);
@@ -71,7 +71,7 @@ final class TestCertificates {
         }
     }
 
-    static TrustManagerFactory trusting(Issued ca) {
+    public static TrustManagerFactory trusting(Issued ca) {
         try {
             KeyStore trust = KeyStore.getInstance("PKCS12");
             trust.load(null, null);
@@ -85,13 +85,13 @@ final class TestCertificates {
     }
 
     /** A self-signed CA. */
-    static Issued ca(Path dir, String name) {
+    public static Issued ca(Path dir, String name) {
         KeyPair keys = keys();
         return write(dir, name, keys, build(name, keys, name, keys, true));
     }
 
     /** A leaf certificate signed by {@code ca}, for localhost and 127.0.0.1. */
-    static Issued leaf(Path dir, String name, Issued ca) {
+    public static Issued leaf(Path dir, String name, Issued ca) {
         KeyPair keys = keys();
         return write(dir, name, keys, build(name, keys, ca.certificate().getSubjectX500Principal().getName(), ca.keys(), false));
     }
