@@ -23,6 +23,9 @@ import org.springframework.validation.annotation.Validated;
  *     (a mounted Kubernetes Secret); its tokens count beside {@code tokens}
  * @param tokensFileCheckInterval how often {@code tokens-file} is looked at for a change
  * @param jwt JWT bearer tokens, verified against a JWKS URL or a PEM public key
+ * @param certificates identities of mutual-TLS clients ({@code vouch.auth.certificates[i].*}): a client
+ *     certificate accepted by {@code vouch.tls.client-ca-file} whose subject CN is an entry's {@code subject}
+ *     gets its patterns and rights; a request with a bearer token is judged by the token instead
  */
 @Validated
 @ConfigurationProperties("vouch.auth")
@@ -31,9 +34,12 @@ public record AuthProperties(
         List<Token> tokens,
         Path tokensFile,
         @DefaultValue("5s") Duration tokensFileCheckInterval,
-        Jwt jwt) {
+        Jwt jwt,
+        List<Certificate> certificates) {
 
     public AuthProperties {
+        certificates = certificates == null ? List.of() : List.copyOf(certificates);
+        checkCertificates(certificates);
         tokens = tokens == null ? List.of() : List.copyOf(tokens);
         tokensFileCheckInterval = tokensFileCheckInterval == null ? Duration.ofSeconds(5) : tokensFileCheckInterval;
         if (tokensFileCheckInterval.isNegative() || tokensFileCheckInterval.isZero()) {
@@ -46,15 +52,15 @@ public record AuthProperties(
         } else {
             jwt = null;
         }
-        if (enabled && tokens.isEmpty() && tokensFile == null && jwt == null) {
+        if (enabled && tokens.isEmpty() && tokensFile == null && jwt == null && certificates.isEmpty()) {
             throw new IllegalArgumentException("vouch.auth.enabled is true but no identity can pass: configure "
-                    + "vouch.auth.tokens, vouch.auth.tokens-file or vouch.auth.jwt");
+                    + "vouch.auth.tokens, vouch.auth.tokens-file, vouch.auth.jwt or vouch.auth.certificates");
         }
     }
 
     /** Everything at its default: auth off. */
     public static AuthProperties disabled() {
-        return new AuthProperties(false, null, null, null, null);
+        return new AuthProperties(false, null, null, null, null, null);
     }
 
     /**
@@ -94,6 +100,34 @@ public record AuthProperties(
         }
     }
 
+    private static void checkCertificates(List<Certificate> certificates) {
+        Set<String> subjects = new HashSet<>();
+        for (int i = 0; i < certificates.size(); i++) {
+            Certificate c = certificates.get(i);
+            String key = "vouch.auth.certificates[" + i + "]";
+            if (c.subject() == null || c.subject().isBlank()) {
+                throw new IllegalArgumentException(key + ".subject is required: the client certificate's subject CN");
+            }
+            if (!subjects.add(c.subject())) {
+                throw new IllegalArgumentException(key + ".subject '" + c.subject() + "' is listed twice");
+            }
+            checkPatterns(c.instancePatterns(), key + ".instance-patterns");
+            checkRights(c.rights(), key);
+        }
+    }
+
+    private static void checkRights(List<String> rights, String key) {
+        if (rights.isEmpty()) {
+            throw new IllegalArgumentException(key + ".rights is empty: list validate, read and/or write");
+        }
+        for (int r = 0; r < rights.size(); r++) {
+            if (Right.parse(rights.get(r)) == null) {
+                throw new IllegalArgumentException(key + ".rights[" + r + "] '" + rights.get(r)
+                        + "' is not a right: validate, read or write");
+            }
+        }
+    }
+
     static void checkPatterns(List<String> patterns, String key) {
         if (patterns.isEmpty()) {
             throw new IllegalArgumentException(key + " is empty: list the instance names it may use as regexes "
@@ -119,6 +153,20 @@ public record AuthProperties(
      */
     public record Token(String name, String sha256, List<String> instancePatterns, List<String> rights) {
         public Token {
+            instancePatterns = instancePatterns == null ? List.of() : List.copyOf(instancePatterns);
+            rights = rights == null ? List.of() : List.copyOf(rights);
+        }
+    }
+
+    /**
+     * One mutual-TLS client, known by its certificate's subject CN.
+     *
+     * @param subject the subject CN of the client certificate (which {@code vouch.tls.client-ca-file} must have signed)
+     * @param instancePatterns Java regexes, each matching whole instance names this client may use
+     * @param rights {@code validate}, {@code read} and/or {@code write}, as for tokens
+     */
+    public record Certificate(String subject, List<String> instancePatterns, List<String> rights) {
+        public Certificate {
             instancePatterns = instancePatterns == null ? List.of() : List.copyOf(instancePatterns);
             rights = rights == null ? List.of() : List.copyOf(rights);
         }

@@ -6,6 +6,7 @@ import org.springframework.core.annotation.Order;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.MediaType;
 import org.springframework.http.server.reactive.ServerHttpResponse;
+import org.springframework.http.server.reactive.SslInfo;
 import org.springframework.stereotype.Component;
 import org.springframework.web.server.ServerWebExchange;
 import org.springframework.web.server.WebFilter;
@@ -18,6 +19,7 @@ import tools.jackson.databind.json.JsonMapper;
  * scrape needs an identity, or is answered 401 here, before routing and before its body is read.
  * The identity is left in the exchange ({@link #identity}) for the handler's {@link Authorizer#check},
  * which needs what only the handler knows (the instance name, the right the operation needs).
+ * Over mutual TLS the client certificate is an identity too ({@code vouch.auth.certificates}).
  * With auth off the filter passes every request through untouched.
  */
 @Component
@@ -53,7 +55,9 @@ public class AuthWebFilter implements WebFilter {
         if (OPEN_PATHS.contains(exchange.getRequest().getPath().pathWithinApplication().value())) {
             return chain.filter(exchange);
         }
-        return authorizer.authenticate(exchange.getRequest().getHeaders().getFirst(HttpHeaders.AUTHORIZATION))
+        SslInfo ssl = exchange.getRequest().getSslInfo();
+        return authorizer.authenticate(exchange.getRequest().getHeaders().getFirst(HttpHeaders.AUTHORIZATION),
+                        ssl == null ? null : ssl.getPeerCertificates())
                 .<Object>cast(Object.class)
                 // only a refusal of the credential is answered here; errors of the handlers go their own way
                 .onErrorResume(AuthException.class, Mono::just)

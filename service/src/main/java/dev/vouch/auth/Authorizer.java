@@ -4,7 +4,14 @@ import dev.vouch.logging.LogSafe;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.security.cert.X509Certificate;
 import java.util.Locale;
+import java.util.Map;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import javax.naming.InvalidNameException;
+import javax.naming.ldap.LdapName;
+import javax.naming.ldap.Rdn;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.DisposableBean;
@@ -33,6 +40,8 @@ public class Authorizer implements DisposableBean {
     private final AuthProperties properties;
     private final StaticTokens tokens;
     private final JwtIdentities jwts;
+    /** mTLS clients by subject CN ({@code vouch.auth.certificates}) */
+    private final Map<String, Identity> certificates;
     private final MeterRegistry registry;
 
     public Authorizer(AuthProperties properties, @Qualifier("ioScheduler") Scheduler io,
@@ -41,6 +50,10 @@ public class Authorizer implements DisposableBean {
         this.registry = registry;
         this.tokens = properties.enabled() ? new StaticTokens(properties, io) : null;
         this.jwts = properties.enabled() && properties.jwt() != null ? new JwtIdentities(properties.jwt()) : null;
+        this.certificates = properties.certificates().stream().collect(Collectors.toUnmodifiableMap(
+                AuthProperties.Certificate::subject,
+                c -> new Identity(c.subject(), "certificate", c.instancePatterns().stream().map(Pattern::compile).toList(),
+                        c.rights().stream().map(Right::parse).collect(Collectors.toSet()))));
     }
 
     /** Auth off: every caller is {@link Identity#ANONYMOUS}. For components built by hand in tests. */
@@ -62,6 +75,9 @@ public class Authorizer implements DisposableBean {
         if (properties.tokensFile() != null) {
             text.append(" (with ").append(properties.tokensFile()).append(", re-read when it changes)");
         }
+        if (!certificates.isEmpty()) {
+            text.append(", ").append(certificates.size()).append(" client certificate subjects");
+        }
         if (properties.jwt() != null) {
             AuthProperties.Jwt jwt = properties.jwt();
             text.append(", JWTs of issuer ").append(jwt.issuer()).append(" for audience ").append(jwt.audience())
@@ -76,10 +92,25 @@ public class Authorizer implements DisposableBean {
      * verify. Never blocks: static tokens are answered at once, JWTs when their keys are at hand.
      */
     public Mono<Identity> authenticate(String authorization) {
+        return authenticate(authorization, null);
+    }
+
+    /**
+     * As {@link #authenticate(String)}, for a request that may also come over mutual TLS: without an
+     * {@code Authorization} header, the client certificate (leaf first; null or empty without one)
+     * is the identity if its subject CN is listed in {@code vouch.auth.certificates}, else a 401.
+     */
+    public Mono<Identity> authenticate(String authorization, X509Certificate[] peer) {
         if (!enabled()) {
             return Mono.just(Identity.ANONYMOUS);
         }
         return Mono.defer(() -> {
+            if ((authorization == null || authorization.isBlank()) && peer != null && peer.length > 0) {
+                String cn = commonName(peer[0]);
+                Identity identity = cn == null ? null : certificates.get(cn);
+                return identity != null ? Mono.just(identity) : Mono.error(AuthException.unauthenticated("invalid",
+                        "the client certificate's subject CN is not listed in vouch.auth.certificates"));
+            }
             if (authorization == null || authorization.isBlank()) {
                 return Mono.error(AuthException.unauthenticated("missing",
                         "this request needs an identity: send Authorization: Bearer <token>"));
@@ -126,6 +157,21 @@ public class Authorizer implements DisposableBean {
             throw e;
         }
         return identity;
+    }
+
+    /** The subject's CN (the last one, the most specific, if there are several); null without one. */
+    static String commonName(X509Certificate certificate) {
+        try {
+            String cn = null;
+            for (Rdn rdn : new LdapName(certificate.getSubjectX500Principal().getName()).getRdns()) {
+                if ("CN".equalsIgnoreCase(rdn.getType())) {
+                    cn = String.valueOf(rdn.getValue());
+                }
+            }
+            return cn;
+        } catch (InvalidNameException e) {
+            return null;
+        }
     }
 
     private void refused(AuthException e, String identity, String instanceName, Right right) {

@@ -2,14 +2,19 @@ package dev.vouch.auth;
 
 import io.grpc.Context;
 import io.grpc.Contexts;
+import io.grpc.Grpc;
 import io.grpc.Metadata;
 import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.Status;
+import java.security.cert.X509Certificate;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.function.Consumer;
+import javax.net.ssl.SSLPeerUnverifiedException;
+import javax.net.ssl.SSLSession;
 import org.springframework.stereotype.Component;
 import reactor.core.Disposable;
 
@@ -49,13 +54,27 @@ public class GrpcAuthInterceptor implements ServerInterceptor {
         }
         Context context = Context.current();
         PendingListener<Q> pending = new PendingListener<>();
-        Disposable decision = authorizer.authenticate(headers.get(AUTHORIZATION)).subscribe(
+        Disposable decision = authorizer.authenticate(headers.get(AUTHORIZATION), peer(call)).subscribe(
                 identity -> pending.start(() -> Contexts.interceptCall(context.withValue(IDENTITY, identity), call,
                         headers, next)),
                 error -> pending.refuse(() -> call.close(error instanceof AuthException e ? status(e)
                         : Status.UNAUTHENTICATED.withDescription("the identity could not be established"), new Metadata())));
         pending.onCancelled(decision::dispose);
         return pending;
+    }
+
+    /** The client certificate chain of a call over mutual TLS; null over plaintext or TLS without one. */
+    private static X509Certificate[] peer(ServerCall<?, ?> call) {
+        SSLSession session = call.getAttributes().get(Grpc.TRANSPORT_ATTR_SSL_SESSION);
+        if (session == null) {
+            return null;
+        }
+        try {
+            return Arrays.stream(session.getPeerCertificates()).filter(X509Certificate.class::isInstance)
+                    .map(X509Certificate.class::cast).toArray(X509Certificate[]::new);
+        } catch (SSLPeerUnverifiedException e) {
+            return null;
+        }
     }
 
     /** The gRPC form of a refusal: PERMISSION_DENIED or UNAUTHENTICATED, with the client's detail. */

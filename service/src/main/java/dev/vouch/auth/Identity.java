@@ -10,7 +10,7 @@ import java.util.regex.Pattern;
  * match), with the rights it holds. Built from a static token or a JWT; never holds the credential.
  *
  * @param name the token's configured name, or the JWT's {@code sub}: for logs
- * @param source {@code token}, {@code jwt} or {@code anonymous} (auth off)
+ * @param source {@code token}, {@code jwt}, {@code certificate} (mTLS) or {@code anonymous} (auth off)
  * @param instancePatterns the instance names it may act on
  * @param rights what it may do there
  */
@@ -36,6 +36,6 @@ public record Identity(String name, String source, List<Pattern> instancePattern
      * {@code jwt} for JWT identities, whose subjects are as many as the issuer makes.
      */
     public String metricName() {
-        return "token".equals(source) ? name : source;
+        return "token".equals(source) || "certificate".equals(source) ? name : source;
     }
 }

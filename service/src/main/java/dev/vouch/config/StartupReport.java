@@ -2,8 +2,10 @@ package dev.vouch.config;
 
 import dev.vouch.api.grpc.GrpcServer;
 import dev.vouch.auth.Authorizer;
+import dev.vouch.tls.ServerTls;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.context.event.ApplicationReadyEvent;
 import org.springframework.context.event.EventListener;
 import org.springframework.core.env.Environment;
@@ -22,6 +24,7 @@ public class StartupReport {
     private final GrpcServer grpcServer;
     private final Environment environment;
     private final Authorizer authorizer;
+    private ServerTls tls;
 
     public StartupReport(VouchProperties properties, GrpcServer grpcServer, Environment environment,
             Authorizer authorizer) {
@@ -31,24 +34,31 @@ public class StartupReport {
         this.authorizer = authorizer;
     }
 
+    /** TLS on the ports ({@code vouch.tls.*}): the report then gives https:// and grpcs:// addresses. */
+    @Autowired(required = false)
+    public void setTls(ServerTls tls) {
+        this.tls = tls;
+    }
+
     @EventListener(ApplicationReadyEvent.class)
     public void report() {
         String httpPort = environment.getProperty("local.server.port", environment.getProperty("server.port", "8080"));
         int grpcPort = grpcServer.port();
+        boolean secure = tls != null && tls.enabled();
         StringBuilder text = new StringBuilder("Vouch is ready.\n")
-                .append("  REST API and actuator:   http://localhost:").append(httpPort)
+                .append("  REST API and actuator:   ").append(secure ? "https" : "http").append("://localhost:").append(httpPort)
                 .append("  (/v1/validate, /actuator/health, /actuator/prometheus)\n")
                 .append("  backends:                ").append(properties.backends().stream()
                         .map(b -> b.name() + " (" + b.type() + ")").toList())
                 .append(", default ").append(properties.defaultBackend()).append('\n');
         if (properties.embeddedEnabled()) {
-            text.append("  embedded cache (REAPI):  grpc://localhost:").append(grpcPort).append('\n')
+            text.append("  embedded cache (REAPI):  ").append(secure ? "grpcs" : "grpc").append("://localhost:").append(grpcPort).append('\n')
                     .append("  data directory:          ").append(properties.dataDir().toAbsolutePath().normalize())
                     .append(" (size bound ").append(humanBytes(properties.embedded().maxSizeBytes()))
                     .append(", least recently used evicted above it)\n")
-                    .append("  fill the cache:          bazel build --remote_cache=grpc://localhost:").append(grpcPort)
+                    .append("  fill the cache:          bazel build --remote_cache=").append(secure ? "grpcs" : "grpc").append("://localhost:").append(grpcPort)
                     .append(" //...\n")
-                    .append("  or over HTTP:            bazel build --remote_cache=http://localhost:").append(httpPort)
+                    .append("  or over HTTP:            bazel build --remote_cache=").append(secure ? "https" : "http").append("://localhost:").append(httpPort)
                     .append("/cache //...\n");
         }
         if (properties.frontEnabled() && !properties.embeddedEnabled()) {
@@ -61,6 +71,9 @@ public class StartupReport {
             text.append("  cache front:             off (vouch.front.enabled=true serves Bazel in front of these backends)\n");
         }
         text.append("  authentication:          ").append(authorizer.describe()).append('\n');
+        if (tls != null) {
+            text.append("  TLS:                     ").append(tls.describe()).append('\n');
+        }
         text.append("  ask about an action:     curl -s localhost:").append(httpPort).append("/v1/actions/<hash>/<sizeBytes>");
         // as the message itself, not an argument: the log escapes line breaks in arguments only
         // (logback-spring.xml), and this text is configuration, not client input

@@ -54,7 +54,7 @@ class StaticTokensTest {
     }
 
     private static AuthProperties properties(Path file) {
-        return new AuthProperties(true, List.of(), file, EVERY, null);
+        return new AuthProperties(true, List.of(), file, EVERY, null, null);
     }
 
     private static String entry(String name, String token) {

@@ -3,6 +3,7 @@ package dev.vouch.config;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.vouch.auth.AuthProperties;
+import dev.vouch.tls.TlsProperties;
 import java.io.IOException;
 import java.lang.reflect.Constructor;
 import java.lang.reflect.Parameter;
@@ -90,6 +91,7 @@ class ConfigurationDocsTest {
         collect(MetricsProperties.class, "vouch.metrics.", keys);
         collect(ShutdownProperties.class, "vouch.shutdown.", keys);
         collect(AuthProperties.class, "vouch.auth.", keys);
+        collect(TlsProperties.class, "vouch.tls.", keys);
         return keys;
     }
 

@@ -3,6 +3,7 @@ package dev.vouch.deploy;
 import dev.vouch.auth.AuthProperties;
 import dev.vouch.config.ShutdownProperties;
 import dev.vouch.config.VouchProperties;
+import dev.vouch.tls.TlsProperties;
 import jakarta.validation.Validation;
 import jakarta.validation.ValidatorFactory;
 import java.io.IOException;
@@ -34,22 +35,26 @@ import org.springframework.validation.beanvalidation.SpringValidatorAdapter;
  * otherwise be ignored silently). {@code ${NAME}} placeholders resolve against {@code env}.
  */
 record ChartConfig(Map<String, Object> properties, VouchProperties vouch, ShutdownProperties shutdown,
-        AuthProperties auth) {
+        AuthProperties auth, TlsProperties tls) {
 
     private static final String SHUTDOWN = "vouch.shutdown.";
     private static final String AUTH = "vouch.auth.";
+    private static final String TLS = "vouch.tls.";
 
     static ChartConfig bind(String applicationYaml, Map<String, Object> env) {
         Map<String, Object> all = new TreeMap<>();
         Map<String, Object> vouch = new TreeMap<>();
         Map<String, Object> shutdown = new TreeMap<>();
         Map<String, Object> auth = new TreeMap<>();
+        Map<String, Object> tls = new TreeMap<>();
         for (Map.Entry<String, Object> e : flatten(applicationYaml).entrySet()) {
             all.put(e.getKey(), e.getValue());
             if (e.getKey().startsWith(SHUTDOWN)) {
                 shutdown.put(e.getKey(), e.getValue());
             } else if (e.getKey().startsWith(AUTH)) {
                 auth.put(e.getKey(), e.getValue());
+            } else if (e.getKey().startsWith(TLS)) {
+                tls.put(e.getKey(), e.getValue());
             } else if (e.getKey().startsWith("vouch.")) {
                 vouch.put(e.getKey(), e.getValue());
             }
@@ -66,7 +71,9 @@ record ChartConfig(Map<String, Object> properties, VouchProperties vouch, Shutdo
                     .bindOrCreate("vouch.shutdown", Bindable.of(ShutdownProperties.class), strict);
             AuthProperties authProperties = new Binder(List.of(new MapConfigurationPropertySource(auth)), placeholders)
                     .bindOrCreate("vouch.auth", Bindable.of(AuthProperties.class), strict);
-            return new ChartConfig(all, vouchProperties, shutdownProperties, authProperties);
+            TlsProperties tlsProperties = new Binder(List.of(new MapConfigurationPropertySource(tls)), placeholders)
+                    .bindOrCreate("vouch.tls", Bindable.of(TlsProperties.class), strict);
+            return new ChartConfig(all, vouchProperties, shutdownProperties, authProperties, tlsProperties);
         }
     }
 

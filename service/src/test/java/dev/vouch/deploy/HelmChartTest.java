@@ -16,6 +16,7 @@ import dev.vouch.auth.AuthProperties;
 import dev.vouch.config.MetricsProperties;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.config.VouchProperties.BackendType;
+import dev.vouch.tls.TlsProperties;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.ContainerPort;
@@ -355,6 +356,30 @@ class HelmChartTest {
     }
 
     /**
+     * Production values serve both ports over TLS from a kubernetes.io/tls Secret (cert-manager's
+     * tls.crt and tls.key) mounted whole, and the probes follow with HTTPS; the defaults stay HTTP.
+     */
+    @Test
+    void productionValuesServeTlsFromASecretAndTheProbesUseHttps() {
+        ChartConfig config = PRODUCTION_VALUES.config(PRODUCTION_VALUES.fakeSecretEnv());
+        assertThat(config.tls().certFile()).isEqualTo(Path.of("/etc/vouch/tls/tls.crt"));
+        assertThat(config.tls().keyFile()).isEqualTo(Path.of("/etc/vouch/tls/tls.key"));
+        VolumeMount mount = PRODUCTION_VALUES.mount("tls");
+        assertThat(config.tls().certFile().getParent()).isEqualTo(Path.of(mount.getMountPath()));
+        assertThat(mount.getSubPath()).as("a subPath mount never sees the Secret's renewals").isNull();
+        assertThat(PRODUCTION_VALUES.volume("tls").getSecret().getSecretName()).isEqualTo("vouch-tls");
+        Container production = PRODUCTION_VALUES.container();
+        for (Probe probe : List.of(production.getStartupProbe(), production.getLivenessProbe(), production.getReadinessProbe())) {
+            assertThat(probe.getHttpGet().getScheme()).isEqualTo("HTTPS");
+        }
+        assertThat(DEFAULTS.container().getReadinessProbe().getHttpGet().getScheme()).isEqualTo("HTTP");
+        assertThat(DEFAULTS.config(Map.of()).tls().enabled()).as("the default values keep TLS off").isFalse();
+        // the kubelet's probes carry no client certificate: the chart says so instead of rendering pods never ready
+        assertThatThrownBy(() -> render(t -> t.withValuesFile(PRODUCTION).set("vouch.tls.client-ca-file", "/etc/vouch/tls/ca.crt")))
+                .hasMessageContaining("vouch.tls.client-ca-file makes every connection present a client certificate");
+    }
+
+    /**
      * values.schema.json lists Vouch's keys (additionalProperties false), so it must list every key
      * of Vouch's configuration records ({@code vouch.*}, {@code vouch.metrics.*}) and nothing else; the
      * chart sets some of them itself.
@@ -368,6 +393,7 @@ class HelmChartTest {
         recordKeys(VouchProperties.class, "", inRecords);
         recordKeys(MetricsProperties.class, "metrics.", inRecords);
         recordKeys(AuthProperties.class, "auth.", inRecords);
+        recordKeys(TlsProperties.class, "tls.", inRecords);
         inRecords.removeAll(Set.of("data-dir", "grpc.port", "grpc.shutdown-grace-seconds"));
         assertThat(inSchema).isEqualTo(inRecords);
     }

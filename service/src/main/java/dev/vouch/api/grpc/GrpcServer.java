@@ -1,6 +1,7 @@
 package dev.vouch.api.grpc;
 
 import dev.vouch.config.VouchProperties;
+import dev.vouch.tls.ServerTls;
 import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.ServerInterceptor;
@@ -34,6 +35,7 @@ public class GrpcServer implements SmartLifecycle {
     private final List<ServerInterceptor> interceptors;
     private volatile Server server;
     private volatile GrpcConnectionCap connections;
+    private ServerTls tls;
 
     public GrpcServer(VouchProperties properties, List<BindableService> services) {
         this(properties, services, null, List.of());
@@ -61,13 +63,21 @@ public class GrpcServer implements SmartLifecycle {
         this.interceptors = List.copyOf(interceptors);
     }
 
+    /** TLS on the port ({@code vouch.tls.*}); plaintext without it or when it is off. */
+    @Autowired(required = false)
+    public void setTls(ServerTls tls) {
+        this.tls = tls;
+    }
+
     @Override
     public synchronized void start() {
         if (server != null) {
             return;
         }
         GrpcConnectionCap cap = new GrpcConnectionCap(config.maxConnections());
-        NettyServerBuilder builder = NettyServerBuilder.forPort(config.port())
+        NettyServerBuilder builder = (tls != null && tls.enabled()
+                ? NettyServerBuilder.forPort(config.port(), tls.grpcCredentials())
+                : NettyServerBuilder.forPort(config.port()))
                 .maxInboundMessageSize(config.maxInboundMessageBytes())
                 .channelFactory(cap.channelFactory())
                 .bossEventLoopGroup(cap.boss())
