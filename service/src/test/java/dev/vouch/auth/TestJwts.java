@@ -25,15 +25,15 @@ import java.util.List;
 import java.util.function.UnaryOperator;
 
 /** An RSA key pair made for one test run, and JWTs signed with it (or with another key). */
-final class TestJwts {
-    static final String ISSUER = "https://issuer.test";
-    static final String AUDIENCE = "vouch";
+public final class TestJwts {
+    public static final String ISSUER = "https://issuer.test";
+    public static final String AUDIENCE = "vouch";
 
     private final KeyPair keys = generate();
     private final KeyPair stranger = generate();
 
     /** The public key as the PEM file {@code vouch.auth.jwt.public-key-file} names. */
-    Path writePublicKey(Path file) {
+    public Path writePublicKey(Path file) {
         String pem = "-----BEGIN PUBLIC KEY-----\n"
                 + Base64.getMimeEncoder(64, "\n".getBytes()).encodeToString(keys.getPublic().getEncoded())
                 + "\n-----END PUBLIC KEY-----\n";
@@ -50,13 +50,13 @@ final class TestJwts {
     }
 
     /** A valid token for {@code subject}: issuer, audience, an hour left, these patterns and rights. */
-    String valid(String subject, List<String> patterns, List<String> rights) {
+    public String valid(String subject, List<String> patterns, List<String> rights) {
         return sign(keys, claims -> claims.subject(subject)
                 .claim("vouch_instance_patterns", patterns)
                 .claim("vouch_rights", String.join(" ", rights)));
     }
 
-    String expired(String subject) {
+    public String expired(String subject) {
         Instant past = Instant.now().minus(Duration.ofHours(2));
         return sign(keys, claims -> claims.subject(subject).issueTime(Date.from(past.minusSeconds(60)))
                 .expirationTime(Date.from(past)).claim("vouch_instance_patterns", List.of(".*"))

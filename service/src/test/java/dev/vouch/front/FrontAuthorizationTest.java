@@ -16,6 +16,7 @@ import com.google.bytestream.WriteRequest;
 import com.google.bytestream.WriteResponse;
 import com.google.protobuf.ByteString;
 import dev.vouch.api.grpc.GrpcServer;
+import dev.vouch.auth.TestJwts;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import io.grpc.ManagedChannel;
@@ -31,6 +32,7 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -58,6 +60,7 @@ class FrontAuthorizationTest {
     private static final String WRITER = token();
     private static final String VALIDATOR = token();
     private static final String TEAM = "team-a/main";
+    private static final TestJwts JWTS = new TestJwts();
 
     @DynamicPropertySource
     static void properties(DynamicPropertyRegistry registry) throws Exception {
@@ -68,6 +71,10 @@ class FrontAuthorizationTest {
         entry(registry, 0, "reader", READER, "read");
         entry(registry, 1, "writer", WRITER, "read,write");
         entry(registry, 2, "validator", VALIDATOR, "validate");
+        Path key = JWTS.writePublicKey(dir.resolve("jwt.pem"));
+        registry.add("vouch.auth.jwt.public-key-file", key::toString);
+        registry.add("vouch.auth.jwt.issuer", () -> TestJwts.ISSUER);
+        registry.add("vouch.auth.jwt.audience", () -> TestJwts.AUDIENCE);
     }
 
     @Autowired
@@ -142,6 +149,25 @@ class FrontAuthorizationTest {
         assertDenied(() -> cas(VALIDATOR).findMissingBlobs(findMissing(blob)));
         assertThat(code(() -> actionCache(null).getActionResult(lookup(action, TEAM))))
                 .isEqualTo(Status.Code.UNAUTHENTICATED);
+    }
+
+    @Test
+    void badTokensAndExpiredJwtsAreRefusedAtBothFrontsAndAGoodJwtReads() throws Exception {
+        String path = "/cache/" + TEAM + "/ac/" + "0".repeat(64);
+        Digest action = DigestFunction.SHA256.digestOf("never stored".getBytes(StandardCharsets.UTF_8));
+        for (String refused : new String[] {token(), JWTS.expired("ci-bot")}) {
+            client.get().uri(path).header(HttpHeaders.AUTHORIZATION, "Bearer " + refused).exchange()
+                    .expectStatus().isUnauthorized()
+                    .expectHeader().valueEquals(HttpHeaders.WWW_AUTHENTICATE, "Bearer realm=\"vouch\", error=\"invalid_token\"");
+            assertThat(code(() -> actionCache(refused).getActionResult(lookup(action, TEAM))))
+                    .isEqualTo(Status.Code.UNAUTHENTICATED);
+        }
+        String reader = JWTS.valid("dev-laptop", List.of("team-a/.*"), List.of("read"));
+        client.get().uri(path).header(HttpHeaders.AUTHORIZATION, "Bearer " + reader).exchange().expectStatus().isNotFound();
+        assertThat(code(() -> actionCache(reader).getActionResult(lookup(action, TEAM)))).isEqualTo(Status.Code.NOT_FOUND);
+        assertDenied(() -> actionCache(reader).updateActionResult(UpdateActionResultRequest.newBuilder()
+                .setInstanceName(TEAM).setActionDigest(action.toProto()).setActionResult(ActionResult.getDefaultInstance())
+                .build()));
     }
 
     private WriteResponse write(String token, Digest blob, byte[] data) throws Exception {
