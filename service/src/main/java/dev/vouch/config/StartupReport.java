@@ -74,7 +74,8 @@ public class StartupReport {
         if (tls != null) {
             text.append("  TLS:                     ").append(tls.describe()).append('\n');
         }
-        text.append("  ask about an action:     curl -s localhost:").append(httpPort).append("/v1/actions/<hash>/<sizeBytes>");
+        text.append("  ask about an action:     curl -s ").append(secure ? "--cacert <ca.pem> https://" : "")
+                .append("localhost:").append(httpPort).append("/v1/actions/<hash>/<sizeBytes>");
         // as the message itself, not an argument: the log escapes line breaks in arguments only
         // (logback-spring.xml), and this text is configuration, not client input
         log.info(text.toString());

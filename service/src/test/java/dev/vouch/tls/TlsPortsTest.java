@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.vouch.api.grpc.GrpcServer;
+import dev.vouch.config.StartupReport;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import dev.vouch.v1.ValidateRequest;
@@ -34,8 +35,11 @@ import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLSocket;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.system.CapturedOutput;
+import org.springframework.boot.test.system.OutputCaptureExtension;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
@@ -46,6 +50,7 @@ import org.springframework.test.context.DynamicPropertySource;
  * handshakes refused without a certificate of the CA, and the server certificate replaced on disk.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT)
+@ExtendWith(OutputCaptureExtension.class)
 class TlsPortsTest {
     private static final Duration WAIT = Duration.ofSeconds(10);
     private static final Path DIR = tempDir();
@@ -87,6 +92,19 @@ class TlsPortsTest {
 
     @Autowired
     GrpcServer grpc;
+
+    @Autowired
+    StartupReport report;
+
+    @Test
+    void theStartUpReportGivesTheSecureAddresses(CapturedOutput output) {
+        report.report();
+        assertThat(output.getAll())
+                .contains("REST API and actuator:   https://localhost:" + httpPort)
+                .contains("fill the cache:          bazel build --remote_cache=grpcs://localhost:" + grpc.port())
+                .contains("ask about an action:     curl -s --cacert <ca.pem> https://localhost:" + httpPort)
+                .containsPattern("TLS: +on for REST and gRPC with CN=");
+    }
 
     @Test
     void clientCertificateCnIsTheIdentityOnRest() throws Exception {
