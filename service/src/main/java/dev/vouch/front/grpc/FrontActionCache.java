@@ -5,10 +5,7 @@ import build.bazel.remote.execution.v2.GetActionResultRequest;
 import build.bazel.remote.execution.v2.ReactorActionCacheGrpc;
 import build.bazel.remote.execution.v2.UpdateActionResultRequest;
 import dev.vouch.api.grpc.CallDeadlines;
-import dev.vouch.api.grpc.ClientHeaders;
-import dev.vouch.auth.Identity;
 import dev.vouch.auth.Right;
-import dev.vouch.backend.Deadline;
 import dev.vouch.backend.Scope;
 import dev.vouch.digest.Digest;
 import dev.vouch.front.ActionCacheLookup;
@@ -16,7 +13,6 @@ import dev.vouch.front.BadRequestException;
 import dev.vouch.front.FrontBackends;
 import dev.vouch.front.Lookup;
 import dev.vouch.logging.LogSafe;
-import io.grpc.Context;
 import io.grpc.Status;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -36,28 +32,22 @@ public final class FrontActionCache extends ReactorActionCacheGrpc.ActionCacheIm
     private final FrontBackends backends;
     private final ActionCacheLookup lookup;
     private final int maxActionResultBytes;
-    private final CallDeadlines deadlines;
     private final GrpcAccess access;
 
     /** @param maxActionResultBytes vouch.limits.max-action-result-bytes: larger entries are refused */
-    FrontActionCache(FrontBackends backends, ActionCacheLookup lookup, int maxActionResultBytes, CallDeadlines deadlines,
+    FrontActionCache(FrontBackends backends, ActionCacheLookup lookup, int maxActionResultBytes,
             GrpcAccess access) {
         this.access = access;
         this.backends = backends;
         this.lookup = lookup;
         this.maxActionResultBytes = maxActionResultBytes;
-        this.deadlines = deadlines;
     }
 
     @Override
     public Mono<ActionResult> getActionResult(GetActionResultRequest request) {
-        // read on the gRPC thread that calls in: the gRPC Context does not follow Reactor's thread hops
-        Deadline deadline = deadlines.of(Context.current().getDeadline());
-        // the client's credentials and RequestMetadata go with every backend call made for it
-        var client = ClientHeaders.forFront();
-        Identity caller = GrpcAccess.caller();
+        GrpcAccess.Call call = access.begin();
         return Mono.defer(() -> {
-            access.check(caller, request.getInstanceName(), Right.READ);
+            call.check(request.getInstanceName(), Right.READ);
             Scope scope = Statuses.scope(request.getInstanceName(), request.getDigestFunction(),
                     request.getActionDigest().getHash());
             Digest action = Statuses.digest(request.getActionDigest(), "action_digest", scope.digestFunction());
@@ -67,7 +57,7 @@ public final class FrontActionCache extends ReactorActionCacheGrpc.ActionCacheIm
                     .then(lookup.lookUp(scope, action))
                     .map(FrontActionCache::answer)
                     .onErrorMap(e -> Statuses.toException(e, "GetActionResult " + action));
-        }).contextWrite(deadline::addTo).contextWrite(client);
+        }).contextWrite(call::context);
     }
 
     private static ActionResult answer(Lookup lookup) {
@@ -82,11 +72,9 @@ public final class FrontActionCache extends ReactorActionCacheGrpc.ActionCacheIm
 
     @Override
     public Mono<ActionResult> updateActionResult(UpdateActionResultRequest request) {
-        Deadline deadline = deadlines.of(Context.current().getDeadline());
-        var client = ClientHeaders.forFront();
-        Identity caller = GrpcAccess.caller();
+        GrpcAccess.Call call = access.begin();
         return Mono.defer(() -> {
-            access.check(caller, request.getInstanceName(), Right.WRITE);
+            call.check(request.getInstanceName(), Right.WRITE);
             Scope scope = Statuses.scope(request.getInstanceName(), request.getDigestFunction(),
                     request.getActionDigest().getHash());
             Digest action = Statuses.digest(request.getActionDigest(), "action_digest", scope.digestFunction());
@@ -107,6 +95,6 @@ public final class FrontActionCache extends ReactorActionCacheGrpc.ActionCacheIm
                                     LogSafe.quote(scope.instanceName()))))
                     .thenReturn(result)
                     .onErrorMap(e -> Statuses.toException(e, "UpdateActionResult " + action));
-        }).contextWrite(deadline::addTo).contextWrite(client);
+        }).contextWrite(call::context);
     }
 }

@@ -9,17 +9,12 @@ import com.google.bytestream.WriteRequest;
 import com.google.bytestream.WriteResponse;
 import com.google.protobuf.UnsafeByteOperations;
 import com.salesforce.reactorgrpc.stub.ReactorCallOptions;
-import dev.vouch.api.grpc.CallDeadlines;
-import dev.vouch.api.grpc.ClientHeaders;
-import dev.vouch.auth.Identity;
 import dev.vouch.auth.Right;
-import dev.vouch.backend.Deadline;
 import dev.vouch.backend.Scope;
 import dev.vouch.digest.DigestSet;
 import dev.vouch.digest.VerifiedStream;
 import dev.vouch.front.FrontBackends;
 import io.grpc.CallOptions;
-import io.grpc.Context;
 import io.grpc.Status;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -47,15 +42,13 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
     static final int INBOUND_PREFETCH = 8;
 
     private final FrontBackends backends;
-    private final CallDeadlines deadlines;
     private final GrpcAccess access;
     /** Bytes received so far per upload resource name, for QueryWriteStatus. */
     private final Map<String, AtomicLong> uploads = new ConcurrentHashMap<>();
 
-    FrontByteStream(FrontBackends backends, CallDeadlines deadlines, GrpcAccess access) {
+    FrontByteStream(FrontBackends backends, GrpcAccess access) {
         this.access = access;
         this.backends = backends;
-        this.deadlines = deadlines;
     }
 
     @Override
@@ -68,13 +61,10 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
 
     @Override
     public Flux<ReadResponse> read(ReadRequest request) {
-        Deadline deadline = deadlines.of(Context.current().getDeadline());
-        // the client's credentials and RequestMetadata go with every backend call made for it
-        var client = ClientHeaders.forFront();
-        Identity caller = GrpcAccess.caller();
+        GrpcAccess.Call call = access.begin();
         return Flux.defer(() -> {
             ResourceName resource = ResourceName.forRead(request.getResourceName());
-            access.check(caller, resource.scope().instanceName(), Right.READ);
+            call.check(resource.scope().instanceName(), Right.READ);
             long size = resource.digest().sizeBytes();
             if (request.getReadOffset() < 0 || request.getReadLimit() < 0) {
                 throw Statuses.invalidArgument("read_offset and read_limit must not be negative");
@@ -94,7 +84,7 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
                     // the chunks are fresh buffers (backends copy out of pooled ones), so wrapping them is safe
                     .map(chunk -> ReadResponse.newBuilder().setData(UnsafeByteOperations.unsafeWrap(chunk)).build())
                     .onErrorMap(e -> Statuses.toException(e, "ByteStream.Read " + resource.digest()));
-        }).contextWrite(deadline::addTo).contextWrite(client);
+        }).contextWrite(call::context);
     }
 
     /** {@code chunks}, failing with DATA_LOSS if they end before {@code expected} bytes, or run past them. */
@@ -117,9 +107,7 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
 
     @Override
     public Mono<WriteResponse> write(Flux<WriteRequest> requests) {
-        Deadline deadline = deadlines.of(Context.current().getDeadline());
-        var client = ClientHeaders.forFront();
-        Identity caller = GrpcAccess.caller();
+        GrpcAccess.Call call = access.begin();
         return requests.switchOnFirst((first, all) -> {
             if (!first.hasValue()) {
                 return all.then(Mono.error(Statuses.invalidArgument("Write stream carried no request")));
@@ -132,7 +120,7 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
                 throw Statuses.toException(e, "ByteStream.Write");
             }
             // before any byte is taken in, and before the upload is registered
-            access.check(caller, resource.scope().instanceName(), Right.WRITE);
+            call.check(resource.scope().instanceName(), Right.WRITE);
             if (first.get().getWriteOffset() != 0) {
                 // we do not keep partial uploads, so there is nothing to resume from
                 throw Statuses.invalidArgument("write_offset " + first.get().getWriteOffset()
@@ -165,18 +153,16 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
                     .then(Mono.fromSupplier(() -> WriteResponse.newBuilder().setCommittedSize(resource.digest().sizeBytes()).build()))
                     .onErrorMap(e -> Statuses.toException(e, "ByteStream.Write " + resource.digest()))
                     .doFinally(signal -> uploads.remove(name, received))
-                    .contextWrite(deadline::addTo).contextWrite(client);
+                    .contextWrite(call::context);
         }).single();
     }
 
     @Override
     public Mono<QueryWriteStatusResponse> queryWriteStatus(QueryWriteStatusRequest request) {
-        Deadline deadline = deadlines.of(Context.current().getDeadline());
-        var client = ClientHeaders.forFront();
-        Identity caller = GrpcAccess.caller();
+        GrpcAccess.Call call = access.begin();
         return Mono.defer(() -> {
             ResourceName resource = ResourceName.forWrite(request.getResourceName());
-            access.check(caller, resource.scope().instanceName(), Right.WRITE);
+            call.check(resource.scope().instanceName(), Right.WRITE);
             AtomicLong inProgress = uploads.get(request.getResourceName());
             if (inProgress != null) {
                 return Mono.just(QueryWriteStatusResponse.newBuilder().setCommittedSize(inProgress.get()).build());
@@ -192,7 +178,7 @@ public final class FrontByteStream extends ReactorByteStreamGrpc.ByteStreamImplB
                         return QueryWriteStatusResponse.newBuilder()
                                 .setCommittedSize(resource.digest().sizeBytes()).setComplete(true).build();
                     }).onErrorMap(e -> Statuses.toException(e, "ByteStream.QueryWriteStatus " + resource.digest()));
-        }).contextWrite(deadline::addTo).contextWrite(client);
+        }).contextWrite(call::context);
     }
 
     /** {@code chunk} cut into messages of at most {@link #MAX_READ_CHUNK} bytes, without copying. */

@@ -7,9 +7,6 @@ import build.bazel.remote.execution.v2.ReactorCapabilitiesGrpc;
 import build.bazel.remote.execution.v2.ServerCapabilities;
 import build.bazel.remote.execution.v2.SymlinkAbsolutePathStrategy;
 import build.bazel.semver.SemVer;
-import dev.vouch.api.grpc.CallDeadlines;
-import dev.vouch.api.grpc.ClientHeaders;
-import dev.vouch.auth.Identity;
 import dev.vouch.auth.Right;
 import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.CacheBackend;
@@ -17,7 +14,6 @@ import dev.vouch.backend.Scope;
 import dev.vouch.digest.DigestFunction;
 import dev.vouch.front.FrontBackends;
 import dev.vouch.logging.LogSafe;
-import io.grpc.Context;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -38,24 +34,19 @@ public final class FrontCapabilities extends ReactorCapabilitiesGrpc.Capabilitie
 
     private final FrontBackends backends;
     private final BatchLimit batchLimit;
-    private final CallDeadlines deadlines;
     private final GrpcAccess access;
 
-    FrontCapabilities(FrontBackends backends, BatchLimit batchLimit, CallDeadlines deadlines, GrpcAccess access) {
+    FrontCapabilities(FrontBackends backends, BatchLimit batchLimit, GrpcAccess access) {
         this.access = access;
         this.backends = backends;
         this.batchLimit = batchLimit;
-        this.deadlines = deadlines;
     }
 
     @Override
     public Mono<ServerCapabilities> getCapabilities(GetCapabilitiesRequest request) {
-        var deadline = deadlines.of(Context.current().getDeadline());
-        // the client's credentials and RequestMetadata go with every backend call made for it
-        var client = ClientHeaders.forFront();
-        Identity caller = GrpcAccess.caller();
+        GrpcAccess.Call call = access.begin();
         return Mono.defer(() -> {
-                    access.check(caller, request.getInstanceName(), Right.READ);
+                    call.check(request.getInstanceName(), Right.READ);
                     CacheBackend backend = backends.forInstance(request.getInstanceName());
                     Scope scope = Scope.of(request.getInstanceName());
                     return backend.capabilities(scope)
@@ -67,7 +58,7 @@ public final class FrontCapabilities extends ReactorCapabilitiesGrpc.Capabilitie
                             });
                 })
                 .map(this::toProto)
-                .contextWrite(deadline::addTo).contextWrite(client);
+                .contextWrite(call::context);
     }
 
     private ServerCapabilities toProto(BackendCapabilities capabilities) {

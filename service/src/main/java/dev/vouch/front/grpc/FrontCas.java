@@ -12,19 +12,14 @@ import build.bazel.remote.execution.v2.GetTreeResponse;
 import build.bazel.remote.execution.v2.ReactorContentAddressableStorageGrpc;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
-import dev.vouch.api.grpc.CallDeadlines;
-import dev.vouch.api.grpc.ClientHeaders;
-import dev.vouch.auth.Identity;
 import dev.vouch.auth.Right;
 import dev.vouch.backend.BlobData;
 import dev.vouch.backend.BlobWrite;
 import dev.vouch.backend.CacheBackend;
-import dev.vouch.backend.Deadline;
 import dev.vouch.backend.Scope;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestSet;
 import dev.vouch.front.FrontBackends;
-import io.grpc.Context;
 import io.grpc.Status;
 import java.util.ArrayList;
 import java.util.List;
@@ -48,27 +43,22 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
     private final FrontBackends backends;
     private final BatchLimit batchLimit;
     private final long maxTreeBytes;
-    private final CallDeadlines deadlines;
     private final GrpcAccess access;
 
     /** @param maxTreeBytes the Directory bytes one GetTree call may walk ({@code vouch.limits.max-tree-bytes}) */
-    FrontCas(FrontBackends backends, BatchLimit batchLimit, long maxTreeBytes, CallDeadlines deadlines,
+    FrontCas(FrontBackends backends, BatchLimit batchLimit, long maxTreeBytes,
             GrpcAccess access) {
         this.access = access;
         this.backends = backends;
         this.batchLimit = batchLimit;
         this.maxTreeBytes = maxTreeBytes;
-        this.deadlines = deadlines;
     }
 
     @Override
     public Mono<FindMissingBlobsResponse> findMissingBlobs(FindMissingBlobsRequest request) {
-        Deadline deadline = deadlines.of(Context.current().getDeadline());
-        // the client's credentials and RequestMetadata go with every backend call made for it
-        var client = ClientHeaders.forFront();
-        Identity caller = GrpcAccess.caller();
+        GrpcAccess.Call call = access.begin();
         return Mono.defer(() -> {
-            access.check(caller, request.getInstanceName(), Right.READ);
+            call.check(request.getInstanceName(), Right.READ);
             Scope scope = Statuses.scope(request.getInstanceName(), request.getDigestFunction(),
                     request.getBlobDigestsCount() == 0 ? null : request.getBlobDigests(0).getHash());
             List<Digest> digests = new ArrayList<>(request.getBlobDigestsCount());
@@ -83,16 +73,14 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
                         return response.build();
                     })
                     .onErrorMap(e -> Statuses.toException(e, "FindMissingBlobs of " + digests.size() + " digests"));
-        }).contextWrite(deadline::addTo).contextWrite(client);
+        }).contextWrite(call::context);
     }
 
     @Override
     public Mono<BatchUpdateBlobsResponse> batchUpdateBlobs(BatchUpdateBlobsRequest request) {
-        Deadline deadline = deadlines.of(Context.current().getDeadline());
-        var client = ClientHeaders.forFront();
-        Identity caller = GrpcAccess.caller();
+        GrpcAccess.Call call = access.begin();
         return Mono.defer(() -> {
-            access.check(caller, request.getInstanceName(), Right.WRITE);
+            call.check(request.getInstanceName(), Right.WRITE);
             // a blob with a malformed digest is refused on its own, so the function is inferred from a well-formed one
             Scope scope = Statuses.scope(request.getInstanceName(), request.getDigestFunction(),
                     request.getRequestsList().stream().map(r -> r.getDigest().getHash())
@@ -126,7 +114,7 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
                 }
                 return response.build();
             }).onErrorMap(e -> Statuses.toException(e, "BatchUpdateBlobs of " + count + " blobs"));
-        }).contextWrite(deadline::addTo).contextWrite(client);
+        }).contextWrite(call::context);
     }
 
     /** Why one blob of a batch is refused before it reaches the backend, or null: a bad digest, a compressor, a mismatch. */
@@ -153,11 +141,9 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
 
     @Override
     public Mono<BatchReadBlobsResponse> batchReadBlobs(BatchReadBlobsRequest request) {
-        Deadline deadline = deadlines.of(Context.current().getDeadline());
-        var client = ClientHeaders.forFront();
-        Identity caller = GrpcAccess.caller();
+        GrpcAccess.Call call = access.begin();
         return Mono.defer(() -> {
-            access.check(caller, request.getInstanceName(), Right.READ);
+            call.check(request.getInstanceName(), Right.READ);
             Scope scope = Statuses.scope(request.getInstanceName(), request.getDigestFunction(),
                     request.getDigestsCount() == 0 ? null : request.getDigests(0).getHash());
             long total = request.getDigestsList().stream().mapToLong(d -> d.getSizeBytes()).sum();
@@ -172,7 +158,7 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
                         .collectList()
                         .map(responses -> BatchReadBlobsResponse.newBuilder().addAllResponses(responses).build());
             })).onErrorMap(e -> Statuses.toException(e, "BatchReadBlobs of " + request.getDigestsCount() + " blobs"));
-        }).contextWrite(deadline::addTo).contextWrite(client);
+        }).contextWrite(call::context);
     }
 
     private Mono<BatchReadBlobsResponse.Response> read(CacheBackend backend, Scope scope,
@@ -201,11 +187,9 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
      */
     @Override
     public Flux<GetTreeResponse> getTree(GetTreeRequest request) {
-        Deadline deadline = deadlines.of(Context.current().getDeadline());
-        var client = ClientHeaders.forFront();
-        Identity caller = GrpcAccess.caller();
+        GrpcAccess.Call call = access.begin();
         return Flux.defer(() -> {
-            access.check(caller, request.getInstanceName(), Right.READ);
+            call.check(request.getInstanceName(), Right.READ);
             Scope scope = Statuses.scope(request.getInstanceName(), request.getDigestFunction(),
                     request.getRootDigest().getHash());
             Digest root = Statuses.digest(request.getRootDigest(), "root_digest", scope.digestFunction());
@@ -217,7 +201,7 @@ public final class FrontCas extends ReactorContentAddressableStorageGrpc.Content
             return backends.forScope(scope)
                     .flatMapMany(backend -> pager.pages(walk(backend, scope, root)))
                     .onErrorMap(e -> Statuses.toException(e, "GetTree " + root));
-        }).contextWrite(deadline::addTo).contextWrite(client);
+        }).contextWrite(call::context);
     }
 
     /** The backend's walk, each Directory with its digest, stopped past {@code maxTreeBytes}. */

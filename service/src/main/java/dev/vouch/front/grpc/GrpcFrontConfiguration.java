@@ -28,15 +28,14 @@ public class GrpcFrontConfiguration {
     /** The same, with who may read and write checked by {@code authorizer}. */
     public static GrpcFront services(FrontBackends backends, ActionCacheLookup lookup, VouchProperties properties,
             Authorizer authorizer) {
-        GrpcAccess access = new GrpcAccess(authorizer);
-        CallDeadlines deadlines = new CallDeadlines(properties.limits());
+        GrpcAccess access = new GrpcAccess(authorizer, new CallDeadlines(properties.limits()));
         BatchLimit batchLimit = BatchLimit.of(properties.embedded().maxBatchTotalSizeBytes(),
                 properties.grpc().maxInboundMessageBytes());
         return new GrpcFront(
-                new FrontCapabilities(backends, batchLimit, deadlines, access),
-                new FrontActionCache(backends, lookup, properties.limits().maxActionResultBytes(), deadlines, access),
-                new FrontCas(backends, batchLimit, properties.limits().maxTreeBytes(), deadlines, access),
-                new FrontByteStream(backends, deadlines, access));
+                new FrontCapabilities(backends, batchLimit, access),
+                new FrontActionCache(backends, lookup, properties.limits().maxActionResultBytes(), access),
+                new FrontCas(backends, batchLimit, properties.limits().maxTreeBytes(), access),
+                new FrontByteStream(backends, access));
     }
 
     @Bean

@@ -50,7 +50,6 @@ import org.springframework.web.server.ResponseStatusException;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Scheduler;
-import reactor.core.scheduler.Schedulers;
 
 /**
  * The Bazel HTTP cache protocol at the cache front: {@code GET}/{@code HEAD}/{@code PUT} of
@@ -81,21 +80,20 @@ public final class HttpCacheHandler {
     private final Scheduler hashing;
     private final Authorizer authorizer;
 
-    /** @param deadline how long one request may take ({@code vouch.limits.default-deadline}: Bazel sends none) */
-    public HttpCacheHandler(FrontBackends backends, ActionCacheLookup lookup, int maxActionResultBytes, Duration deadline) {
-        this(backends, lookup, maxActionResultBytes, deadline, Authorizer.disabled());
-    }
-
-    /** The same, with GET and HEAD needing the right {@code read} and PUT {@code write} on the instance name. */
+    /**
+     * @param deadline how long one request may take ({@code vouch.limits.default-deadline}: Bazel sends none)
+     * @param authorizer GET and HEAD need the right {@code read}, PUT {@code write} on the instance name
+     * @param hashing the bounded I/O scheduler: hashing a large upload on the event loop would stall
+     *     every connection it serves
+     */
     public HttpCacheHandler(FrontBackends backends, ActionCacheLookup lookup, int maxActionResultBytes, Duration deadline,
-            Authorizer authorizer) {
+            Authorizer authorizer, Scheduler hashing) {
+        this.hashing = hashing;
         this.authorizer = authorizer;
         this.backends = backends;
         this.lookup = lookup;
         this.maxActionResultBytes = maxActionResultBytes;
         this.deadline = deadline;
-        // hashing a large upload on the event loop would stall every connection it serves
-        this.hashing = Schedulers.boundedElastic();
     }
 
     public Mono<ServerResponse> get(ServerRequest request) {

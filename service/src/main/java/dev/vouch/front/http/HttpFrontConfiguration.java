@@ -5,12 +5,14 @@ import dev.vouch.config.VouchProperties;
 import dev.vouch.front.ActionCacheLookup;
 import dev.vouch.front.FrontBackends;
 import dev.vouch.front.OnFrontEnabled;
+import org.springframework.beans.factory.annotation.Qualifier;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Conditional;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.web.reactive.function.server.RouterFunction;
 import org.springframework.web.reactive.function.server.RouterFunctions;
 import org.springframework.web.reactive.function.server.ServerResponse;
+import reactor.core.scheduler.Scheduler;
 
 /**
  * The cache front's Bazel HTTP cache protocol under {@code /cache} on the HTTP port (SPEC "The cache
@@ -26,9 +28,9 @@ public class HttpFrontConfiguration {
 
     @Bean
     public HttpCacheHandler httpCacheHandler(FrontBackends frontBackends, ActionCacheLookup actionCacheLookup,
-            VouchProperties properties, Authorizer authorizer) {
+            VouchProperties properties, Authorizer authorizer, @Qualifier("ioScheduler") Scheduler io) {
         return new HttpCacheHandler(frontBackends, actionCacheLookup, properties.limits().maxActionResultBytes(),
-                properties.limits().defaultDeadline(), authorizer);
+                properties.limits().defaultDeadline(), authorizer, io);
     }
 
     @Bean
