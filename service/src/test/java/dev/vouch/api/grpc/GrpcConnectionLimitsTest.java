@@ -216,8 +216,10 @@ class GrpcConnectionLimitsTest {
 
             assertThat(outcomes).allSatisfy(outcome -> {
                 if (outcome instanceof Status status) {
+                    // a burst of 300 can find the in-flight bound (64) taken by calls whose places are
+                    // still being given back: the overload answer is a status too
                     assertThat(status.getCode()).as(status.toString())
-                            .isIn(Status.Code.DEADLINE_EXCEEDED, Status.Code.CANCELLED);
+                            .isIn(Status.Code.DEADLINE_EXCEEDED, Status.Code.CANCELLED, Status.Code.RESOURCE_EXHAUSTED);
                 } else {
                     assertThat(outcome).isInstanceOf(ValidateResponse.class);
                 }
