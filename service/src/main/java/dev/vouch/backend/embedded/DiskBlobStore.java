@@ -8,6 +8,7 @@ import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import dev.vouch.digest.DigestSet;
 import dev.vouch.digest.InvalidDigestException;
+import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -50,6 +51,8 @@ public final class DiskBlobStore implements BlobStore {
     private final Scheduler io;
     private final Duration uploadIdleTimeout;
     private final StoreIndex index;
+    /** {@code <data>/cas/} as a string, to which a check appends {@code hh/hash}. */
+    private final String casPrefix;
     private final LongAdder bytesRead = new LongAdder();
 
     /** A store with the default upload idle timeout; see the main constructor. */
@@ -69,7 +72,8 @@ public final class DiskBlobStore implements BlobStore {
         this.tmpDir = root.resolve("tmp");
         this.io = ioScheduler;
         this.uploadIdleTimeout = uploadIdleTimeout;
-        this.index = new StoreIndex(maxSizeBytes);
+        this.index = new StoreIndex(maxSizeBytes, this::pathOf);
+        this.casPrefix = casDir + File.separator;
         try {
             Files.createDirectories(casDir);
             Files.createDirectories(acDir);
@@ -89,6 +93,10 @@ public final class DiskBlobStore implements BlobStore {
     /** The normative path of an Action Cache entry. */
     public Path acPath(String hash) {
         return acDir.resolve(hash.substring(0, 2)).resolve(hash);
+    }
+
+    private Path pathOf(StoreIndex.Key key) {
+        return key.area() == StoreIndex.Area.CAS ? casPath(key.hash()) : acPath(key.hash());
     }
 
     Path tmpDir() {
@@ -116,20 +124,21 @@ public final class DiskBlobStore implements BlobStore {
             return Mono.empty();
         }
         return Mono.fromCallable(() -> {
+            StoreIndex.Key key = StoreIndex.Key.ac(action.hash());
             Path file = acPath(action.hash());
             try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
                 long size = channel.size();
                 // the length decides before a byte is read: an entry is parsed whole, so it is read whole
                 if (size > MAX_ACTION_RESULT_BYTES) {
-                    index.observed(file, size);
+                    index.observed(key, size);
                     throw new DamagedEntryException("Action Cache entry " + action.hash() + " is " + size
                             + " bytes, more than the " + MAX_ACTION_RESULT_BYTES + " an ActionResult may have; not reading it");
                 }
                 byte[] bytes = readFully(channel, file, (int) size);
-                used(file, size);
+                used(key, file, size);
                 return bytes;
             } catch (NoSuchFileException e) {
-                index.absent(file);
+                index.absent(key);
                 return null;
             }
         }).subscribeOn(io);
@@ -140,7 +149,7 @@ public final class DiskBlobStore implements BlobStore {
         if (!isSha256(action)) {
             return Mono.empty();
         }
-        return Mono.fromCallable(() -> sizeOf(acPath(action.hash()))).subscribeOn(io);
+        return Mono.fromCallable(() -> sizeOf(StoreIndex.Key.ac(action.hash()))).subscribeOn(io);
     }
 
     @Override
@@ -155,7 +164,7 @@ public final class DiskBlobStore implements BlobStore {
                 reservation.add(serializedResult.length);
                 temp = Files.createTempFile(tmpDir, "ac-", ".tmp");
                 Files.write(temp, serializedResult);
-                index.commit(temp, acPath(action.hash()), serializedResult.length, reservation);
+                index.commit(temp, StoreIndex.Key.ac(action.hash()), serializedResult.length, reservation);
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot store action result " + action, e);
             } finally {
@@ -178,17 +187,17 @@ public final class DiskBlobStore implements BlobStore {
         if (hash.equals(EMPTY_SHA256)) {
             return Mono.just(0L);
         }
-        return Mono.fromCallable(() -> sizeOf(casPath(hash))).subscribeOn(io);
+        return Mono.fromCallable(() -> sizeOf(StoreIndex.Key.cas(hash))).subscribeOn(io);
     }
 
     /** A stored file's length as of now, from its attributes; null when it does not exist. */
-    private Long sizeOf(Path file) throws IOException {
+    private Long sizeOf(StoreIndex.Key key) throws IOException {
         try {
-            long size = Files.readAttributes(file, BasicFileAttributes.class).size();
-            index.observed(file, size);
+            long size = Files.readAttributes(pathOf(key), BasicFileAttributes.class).size();
+            index.observed(key, size);
             return size;
         } catch (NoSuchFileException e) {
-            index.absent(file);
+            index.absent(key);
             return null;
         }
     }
@@ -231,14 +240,13 @@ public final class DiskBlobStore implements BlobStore {
                 DigestCheck check = new DigestCheck(digest);
                 return upload.doOnNext(check::update).then(Mono.fromRunnable(check::finish));
             }
-            Path target = casPath(digest.hash());
             return Mono.fromCallable(() -> present(digest))
                     .subscribeOn(io)
-                    .flatMap(exists -> exists ? upload.then() : writeNew(digest, target, upload));
+                    .flatMap(exists -> exists ? upload.then() : writeNew(digest, upload));
         });
     }
 
-    private Mono<Void> writeNew(Digest digest, Path target, Flux<ByteBuffer> data) {
+    private Mono<Void> writeNew(Digest digest, Flux<ByteBuffer> data) {
         String what = "blob " + digest;
         index.requireFits(digest, what, digest.sizeBytes());
         return Mono.usingWhen(
@@ -248,7 +256,7 @@ public final class DiskBlobStore implements BlobStore {
                         .doOnNext(temp::append)
                         .then(Mono.fromRunnable(() -> {
                             temp.finish();
-                            index.commit(temp.path, target, digest.sizeBytes(), temp.reservation);
+                            index.commit(temp.path, StoreIndex.Key.cas(digest.hash()), digest.sizeBytes(), temp.reservation);
                         }).subscribeOn(io))
                         .then(),
                 // after a successful commit the temp file is gone and discard only closes the channel
@@ -273,15 +281,34 @@ public final class DiskBlobStore implements BlobStore {
         if (!isSha256(digest) || digest.sizeBytes() == 0) {
             return false;
         }
-        Path file = casPath(digest.hash());
-        try {
-            long size = Files.readAttributes(file, BasicFileAttributes.class).size();
-            index.observed(file, size);
-            // a file of another size is not this digest's blob (e.g. truncated by hand)
-            return size == digest.sizeBytes();
-        } catch (NoSuchFileException e) {
-            index.absent(file);
+        StoreIndex.Key key = StoreIndex.Key.cas(digest.hash());
+        long size = casFileSize(digest.hash());
+        if (size < 0) {
+            index.absent(key);
             return false;
+        }
+        index.observed(key, size);
+        // a file of another size is not this digest's blob (e.g. truncated by hand)
+        return size == digest.sizeBytes();
+    }
+
+    /**
+     * The length of the CAS file for {@code hash}, -1 when there is none. The check path of every
+     * existence check: {@link File#length()} costs one stat and no {@link Path}, no attribute
+     * objects and no exception for a missing file (a stat is most of a check's CPU; building a
+     * Path and an exception per missing blob came next). It answers 0 for a file of length 0, a
+     * missing file and an I/O error alike; those rare cases are told apart by path.
+     */
+    private long casFileSize(String hash) {
+        long size = new File(casPrefix + hash.substring(0, 2) + File.separatorChar + hash).length();
+        if (size > 0) {
+            return size;
+        }
+        Path file = casPath(hash);
+        try {
+            return Files.readAttributes(file, BasicFileAttributes.class).size();
+        } catch (NoSuchFileException e) {
+            return -1;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot check " + file, e);
         }
@@ -292,11 +319,12 @@ public final class DiskBlobStore implements BlobStore {
      * hash with another length is absent for this digest, and not a byte of it is read.
      */
     private FileChannel openForRead(Path file, Digest digest) throws IOException {
+        StoreIndex.Key key = StoreIndex.Key.cas(digest.hash());
         FileChannel channel;
         try {
             channel = FileChannel.open(file, StandardOpenOption.READ);
         } catch (NoSuchFileException e) {
-            index.absent(file);
+            index.absent(key);
             throw new BlobNotFoundException(digest);
         }
         long size;
@@ -308,16 +336,19 @@ public final class DiskBlobStore implements BlobStore {
         }
         if (size != digest.sizeBytes()) {
             closeQuietly(channel);
-            index.observed(file, size);
+            index.observed(key, size);
             throw new BlobNotFoundException(digest);
         }
-        used(file, size);
+        used(key, file, size);
         return channel;
     }
 
-    /** Records a read in the index and in the file's mtime, so LRU order survives a restart. */
-    private void used(Path file, long size) {
-        index.observed(file, size);
+    /** Records a read in the index and (at most once a minute per file) in its mtime, so LRU order survives a restart. */
+    private void used(StoreIndex.Key key, Path file, long size) {
+        index.observed(key, size);
+        if (!index.touchDue(key)) {
+            return;
+        }
         try {
             Files.setLastModifiedTime(file, FileTime.fromMillis(System.currentTimeMillis()));
         } catch (IOException e) {
@@ -377,14 +408,16 @@ public final class DiskBlobStore implements BlobStore {
 
     /** Rebuilds the LRU index from the files on disk, oldest modification first, then enforces the bound. */
     private void scan() throws IOException {
-        record Found(Path file, long size, FileTime modified) {}
+        record Found(StoreIndex.Key key, long size, FileTime modified) {}
         List<Found> found = new ArrayList<>();
         for (Path area : List.of(casDir, acDir)) {
             try (Stream<Path> files = Files.walk(area, 2)) {
                 for (Path file : (Iterable<Path>) files::iterator) {
                     BasicFileAttributes attributes = Files.readAttributes(file, BasicFileAttributes.class);
                     if (attributes.isRegularFile() && isEntryPath(area, file)) {
-                        found.add(new Found(file, attributes.size(), attributes.lastModifiedTime()));
+                        String hash = file.getFileName().toString();
+                        StoreIndex.Key key = area.equals(casDir) ? StoreIndex.Key.cas(hash) : StoreIndex.Key.ac(hash);
+                        found.add(new Found(key, attributes.size(), attributes.lastModifiedTime()));
                     }
                 }
             }
@@ -393,7 +426,7 @@ public final class DiskBlobStore implements BlobStore {
         // stamps below any taken from now on, in the order of the files' modification times
         long stamp = System.nanoTime() - found.size();
         for (Found f : found) {
-            index.learn(f.file(), f.size(), stamp++);
+            index.learn(f.key(), f.size(), stamp++);
         }
         index.evictToFit();
         log.info("embedded store: {} entries, {} bytes (bound {} bytes)", index.size(), index.totalBytes(), index.bound());

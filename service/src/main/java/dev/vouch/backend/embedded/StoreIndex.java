@@ -19,6 +19,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -60,21 +61,45 @@ import org.slf4j.LoggerFactory;
 final class StoreIndex {
     private static final Logger log = LoggerFactory.getLogger(StoreIndex.class);
 
+    /** The two areas of the store: SPEC's {@code <data>/cas} and {@code <data>/ac}. */
+    enum Area { CAS, AC }
+
+    /**
+     * A stored file by area and hash: the map's key. Built from the digest's own hash string,
+     * whose hash code the string caches, so a check neither builds a {@link Path} nor hashes one.
+     */
+    record Key(Area area, String hash) {
+        static Key cas(String hash) {
+            return new Key(Area.CAS, hash);
+        }
+
+        static Key ac(String hash) {
+            return new Key(Area.AC, hash);
+        }
+    }
+
     /** One stored file: its size as recorded, and a {@code nanoTime} stamp of its last use. */
     static final class Entry {
         final long size;
         volatile long lastUsed;
+        /** When the file's mtime was last set to record a use ({@code nanoTime}); see {@link #touchDue}. */
+        volatile long touched;
 
         Entry(long size, long lastUsed) {
             this.size = size;
             this.lastUsed = lastUsed;
+            this.touched = lastUsed;
         }
     }
 
-    private record Candidate(Path file, Entry entry, long lastUsed) {
+    private record Candidate(Key key, Entry entry, long lastUsed) {
     }
 
-    private final ConcurrentHashMap<Path, Entry> entries = new ConcurrentHashMap<>(1024);
+    /** How often a file read again gets its mtime set: LRU order across restarts needs no finer grain. */
+    static final long TOUCH_INTERVAL_NANOS = 60_000_000_000L;
+
+    private final ConcurrentHashMap<Key, Entry> entries = new ConcurrentHashMap<>(1024);
+    private final Function<Key, Path> files;
     private final long bound;
     /** Stored bytes plus bytes of uploads in progress. */
     private final AtomicLong total = new AtomicLong();
@@ -84,8 +109,10 @@ final class StoreIndex {
     /** Eviction order from the last snapshot; only touched under {@link #evicting}. */
     private final ArrayDeque<Candidate> eldestFirst = new ArrayDeque<>();
 
-    StoreIndex(long bound) {
+    /** An index of at most {@code bound} bytes; {@code files} gives each key's path, for the slow paths that re-read the disk. */
+    StoreIndex(long bound, Function<Key, Path> files) {
         this.bound = bound;
+        this.files = files;
     }
 
     long bound() {
@@ -107,13 +134,13 @@ final class StoreIndex {
     /** Each indexed file and its recorded size. */
     Map<Path, Long> sizes() {
         Map<Path, Long> sizes = new HashMap<>();
-        entries.forEach((file, entry) -> sizes.put(file, entry.size));
+        entries.forEach((key, entry) -> sizes.put(files.apply(key), entry.size));
         return sizes;
     }
 
     /** Learns a file found at start-up; {@code lastUsed} orders it among the others found. */
-    void learn(Path file, long size, long lastUsed) {
-        Entry previous = entries.put(file, new Entry(size, lastUsed));
+    void learn(Key key, long size, long lastUsed) {
+        Entry previous = entries.put(key, new Entry(size, lastUsed));
         total.addAndGet(size - (previous == null ? 0 : previous.size));
     }
 
@@ -121,26 +148,43 @@ final class StoreIndex {
      * {@code file} was just seen on disk with {@code size} bytes: marks it used, and learns it (or
      * its new size) if it was put there behind the store's back.
      */
-    void observed(Path file, long size) {
-        Entry entry = entries.get(file);
+    void observed(Key key, long size) {
+        Entry entry = entries.get(key);
         if (entry != null && entry.size == size) {
             entry.lastUsed = System.nanoTime();
             return;
         }
         // unknown or resized: what to record depends on the file as of now, under the key's lock
-        entries.compute(file, (key, current) -> reconcile(file, current));
+        entries.compute(key, (k, current) -> reconcile(k, current));
     }
 
-    /** {@code file} was just found missing: forgets it, unless a commit put it back meanwhile. */
-    void absent(Path file) {
-        if (entries.get(file) != null) {
-            entries.computeIfPresent(file, (key, current) -> reconcile(file, current));
+    /**
+     * Whether a file just read should get its mtime set to now, so that LRU order survives a
+     * restart: at most once per {@link #TOUCH_INTERVAL_NANOS} per file, which saves a metadata
+     * write (and its journal entry) per Action Cache read of a busy entry.
+     */
+    boolean touchDue(Key key) {
+        Entry entry = entries.get(key);
+        long now = System.nanoTime();
+        if (entry != null && now - entry.touched < TOUCH_INTERVAL_NANOS) {
+            return false;
+        }
+        if (entry != null) {
+            entry.touched = now;
+        }
+        return true;
+    }
+
+    /** {@code key}'s file was just found missing: forgets it, unless a commit put it back meanwhile. */
+    void absent(Key key) {
+        if (entries.get(key) != null) {
+            entries.computeIfPresent(key, (k, current) -> reconcile(k, current));
         }
     }
 
-    /** The entry for {@code file} as the disk has it now; runs inside {@code compute} on its key. */
-    private Entry reconcile(Path file, Entry current) {
-        long size = sizeOnDisk(file);
+    /** The entry for {@code key} as the disk has it now; runs inside {@code compute} on its key. */
+    private Entry reconcile(Key key, Entry current) {
+        long size = sizeOnDisk(files.apply(key));
         if (size < 0) {
             if (current != null) {
                 total.addAndGet(-current.size);
@@ -156,16 +200,17 @@ final class StoreIndex {
     }
 
     /**
-     * Renames {@code temp} to {@code target} and records it, turning the bytes {@code upload}
-     * held into a stored entry; atomic with respect to eviction and checks of {@code target}.
+     * Renames {@code temp} to {@code key}'s file and records it, turning the bytes {@code upload}
+     * held into a stored entry; atomic with respect to eviction and checks of {@code key}.
      */
-    void commit(Path temp, Path target, long size, Reservation upload) {
+    void commit(Path temp, Key key, long size, Reservation upload) {
+        Path target = files.apply(key);
         try {
             Files.createDirectories(target.getParent());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot store " + target, e);
         }
-        entries.compute(target, (key, current) -> {
+        entries.compute(key, (k, current) -> {
             try {
                 Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
             } catch (AtomicMoveNotSupportedException e) {
@@ -214,7 +259,7 @@ final class StoreIndex {
                     continue;
                 }
                 boolean fresh = refreshed;
-                entries.computeIfPresent(candidate.file(), (key, current) -> evict(candidate, current, fresh));
+                entries.computeIfPresent(candidate.key(), (key, current) -> evict(candidate, current, fresh));
             }
             return true;
         } finally {
@@ -227,12 +272,13 @@ final class StoreIndex {
         if (current != candidate.entry() || !fresh && current.lastUsed != candidate.lastUsed()) {
             return current;
         }
+        Path file = files.apply(candidate.key());
         try {
-            Files.deleteIfExists(candidate.file());
-            log.debug("evicted {}", candidate.file());
+            Files.deleteIfExists(file);
+            log.debug("evicted {}", file);
         } catch (IOException e) {
             // still on disk, so still indexed; the next snapshot will try it again
-            log.warn("cannot evict {}: {}", candidate.file(), e.toString());
+            log.warn("cannot evict {}: {}", file, e.toString());
             return current;
         }
         total.addAndGet(-current.size);
@@ -241,7 +287,7 @@ final class StoreIndex {
 
     private void refill() {
         List<Candidate> all = new ArrayList<>(entries.size());
-        entries.forEach((file, entry) -> all.add(new Candidate(file, entry, entry.lastUsed)));
+        entries.forEach((key, entry) -> all.add(new Candidate(key, entry, entry.lastUsed)));
         all.sort(Comparator.comparingLong(Candidate::lastUsed));
         eldestFirst.clear();
         eldestFirst.addAll(all);

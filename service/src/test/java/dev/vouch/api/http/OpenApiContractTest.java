@@ -283,11 +283,12 @@ class OpenApiContractTest {
     @Order(Integer.MAX_VALUE - 1)
     void authenticationRefusals() {
         String token = "0123456789abcdef0123456789abcdef";
-        try (ConfigurableApplicationContext secured = new SpringApplicationBuilder(VouchApplication.class).properties(
-                "server.port=0", "vouch.grpc.port=0", "vouch.data-dir=" + dataDir.resolve("secured"),
-                "vouch.auth.enabled=true", "vouch.auth.tokens[0].name=reader",
-                "vouch.auth.tokens[0].sha256=" + DigestFunction.SHA256.digestOf(token.getBytes(StandardCharsets.UTF_8)).hash(),
-                "vouch.auth.tokens[0].instance-patterns[0]=.*", "vouch.auth.tokens[0].rights[0]=read").run()) {
+        // command-line arguments: builder properties are defaults, which application.yaml's server.port 8080 outranks
+        try (ConfigurableApplicationContext secured = new SpringApplicationBuilder(VouchApplication.class).run(
+                "--server.port=0", "--vouch.grpc.port=0", "--vouch.data-dir=" + dataDir.resolve("secured"),
+                "--vouch.auth.enabled=true", "--vouch.auth.tokens[0].name=reader",
+                "--vouch.auth.tokens[0].sha256=" + DigestFunction.SHA256.digestOf(token.getBytes(StandardCharsets.UTF_8)).hash(),
+                "--vouch.auth.tokens[0].instance-patterns[0]=.*", "--vouch.auth.tokens[0].rights[0]=read")) {
             WebTestClient securedClient = WebTestClient.bindToServer()
                     .baseUrl("http://127.0.0.1:" + secured.getEnvironment().getProperty("local.server.port"))
                     .filter(CONTRACT.filter())
