@@ -554,6 +554,11 @@ public record VouchProperties(
      *     ActionResults of all requests in progress may hold together, by Vouch's estimate of their size;
      *     an action that would go past it is UNKNOWN
      * @param overloadRetryAfter the {@code Retry-After} of a 429, rounded up to whole seconds
+     * @param presenceTtl how long a blob that a validation request (REST or gRPC) confirmed present is counted
+     *     present by later validation requests without asking the backend again ({@code vouch.limits.presence-ttl});
+     *     0, the default, asks about every blob every time. The cache front has its own,
+     *     {@code vouch.front.presence-ttl}. Only presence is kept (never absence or a failure, so no MISS, PARTIAL
+     *     or UNKNOWN is ever turned into a HIT by it); a blob evicted within the window may still be vouched for
      */
     public record Limits(
             @Min(1) @DefaultValue("1000") int maxActions,
@@ -570,10 +575,15 @@ public record VouchProperties(
             @DefaultValue("1s") Duration overloadRetryAfter,
             @Min(1) @DefaultValue("67108864") long maxTreeBytesPerRequest,
             @Min(1024) @DefaultValue("1048576") int maxActionResultBytes,
-            @Min(1) @Max(90) @DefaultValue("40") int validationHeapPercent) {
+            @Min(1) @Max(90) @DefaultValue("40") int validationHeapPercent,
+            @DefaultValue("0s") Duration presenceTtl) {
 
         @ConstructorBinding
         public Limits {
+            presenceTtl = presenceTtl == null ? Duration.ZERO : presenceTtl;
+            if (presenceTtl.isNegative()) {
+                throw new IllegalArgumentException("vouch.limits.presence-ttl must not be negative, was " + presenceTtl);
+            }
             defaultDeadline = positive(defaultDeadline, Duration.ofSeconds(30), "default-deadline");
             maxDeadline = positive(maxDeadline, Duration.ofMinutes(5), "max-deadline");
             overloadRetryAfter = overloadRetryAfter == null ? Duration.ofSeconds(1) : overloadRetryAfter;
@@ -587,7 +597,7 @@ public record VouchProperties(
         public Limits(int maxActions, int maxRequestBytes, int maxBlobsPerAction, long maxTreeBytes,
                 int findMissingBatchSize, int actionConcurrency, int fetchConcurrency) {
             this(maxActions, maxRequestBytes, maxBlobsPerAction, maxTreeBytes, findMissingBatchSize, actionConcurrency,
-                    fetchConcurrency, null, null, 64, 2_000_000L, null, 64L << 20, 1 << 20, 40);
+                    fetchConcurrency, null, null, 64, 2_000_000L, null, 64L << 20, 1 << 20, 40, null);
         }
 
         /** What {@code validationHeapPercent} of this JVM's maximum heap comes to. */

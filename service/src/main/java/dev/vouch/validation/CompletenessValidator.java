@@ -419,13 +419,13 @@ public class CompletenessValidator implements CacheValidator {
 
         /** Whether this request trusts the presence window, and it saw {@code digest} present as {@code mode} asks. */
         private boolean recentlyPresent(Digest digest, Mode mode) {
-            return request.trustRecentPresence() && presence.isPresent(backendName, scope, caller, digest, mode);
+            return request.trustRecentPresence() && presence.isPresent(request.source(), backendName, scope, caller, digest, mode);
         }
 
         /** Confirmed present just now: remembered for the requests that trust the window (only theirs fill it). */
         private void remember(Iterable<Digest> digests, Mode mode) {
-            if (request.trustRecentPresence()) {
-                presence.confirmed(backendName, scope, caller, digests, mode);
+            if (request.trustRecentPresence() && presence.keeps(request.source())) {
+                presence.confirmed(request.source(), backendName, scope, caller, digests, mode);
             }
         }
 

@@ -9,9 +9,13 @@ import dev.vouch.digest.DigestFunction;
 import java.time.Duration;
 
 /**
- * Blobs a lookup confirmed present in the last few seconds ({@code vouch.front.presence-ttl}), so
- * that the confirm phase of lookups soon after need not ask the backend again: the cache front's
- * answer to a build that looks up the same actions from many agents at once. Keyed by backend,
+ * Blobs a lookup confirmed present in the last few seconds, so that lookups soon after need not
+ * ask the backend again: the cache front's answer to a build that looks up the same actions from
+ * many agents at once ({@code vouch.front.presence-ttl}), and, when an operator turns it on, the
+ * validation APIs' ({@code vouch.limits.presence-ttl}). Each source has its own window length
+ * over one shared store of confirmations: a confirmation counts for a request only while it is
+ * younger than the request's source's window, and only requests of a source with a window
+ * record any. Keyed by backend,
  * instance name, digest function, digest and caller (the {@link dev.vouch.backend.CallerCredentials#fingerprint}
  * of the client's {@code authorization}): a backend that forwards credentials may let one caller see
  * a blob and refuse another, so a presence confirmed with one caller's credentials never answers
@@ -27,23 +31,46 @@ import java.time.Duration;
  */
 public final class PresenceWindow {
     /** A window that remembers nothing. */
-    public static final PresenceWindow NONE = new PresenceWindow(Duration.ZERO, 0, Ticker.systemTicker());
+    public static final PresenceWindow NONE = new PresenceWindow(Duration.ZERO, Duration.ZERO, 0, Ticker.systemTicker());
 
-    private final Cache<Key, Mode> confirmed;
-    private final boolean enabled;
+    private final Cache<Key, Seen> confirmed;
+    private final Ticker ticker;
+    private final long frontTtlNanos;
+    private final long apiTtlNanos;
 
-    public PresenceWindow(Duration ttl, long maxEntries) {
-        this(ttl, maxEntries, Ticker.systemTicker());
+    /** A window for the cache front only. */
+    public PresenceWindow(Duration frontTtl, long maxEntries) {
+        this(frontTtl, Duration.ZERO, maxEntries);
+    }
+
+    public PresenceWindow(Duration frontTtl, Duration apiTtl, long maxEntries) {
+        this(frontTtl, apiTtl, maxEntries, Ticker.systemTicker());
     }
 
     /** @param ticker the monotonic clock the window is measured on (tests move it by hand) */
-    PresenceWindow(Duration ttl, long maxEntries, Ticker ticker) {
-        this.enabled = !ttl.isZero() && maxEntries > 0;
+    PresenceWindow(Duration frontTtl, Duration apiTtl, long maxEntries, Ticker ticker) {
+        this.ticker = ticker;
+        this.frontTtlNanos = maxEntries > 0 ? frontTtl.toNanos() : 0;
+        this.apiTtlNanos = maxEntries > 0 ? apiTtl.toNanos() : 0;
+        long longest = Math.max(frontTtlNanos, apiTtlNanos);
         this.confirmed = Caffeine.newBuilder()
-                .expireAfterWrite(enabled ? ttl : Duration.ofNanos(1))
+                .expireAfterWrite(Duration.ofNanos(Math.max(longest, 1)))
                 .maximumSize(maxEntries)
                 .ticker(ticker)
                 .build();
+    }
+
+    /** A confirmation: how strongly, and when on {@link #ticker}. */
+    private record Seen(Mode mode, long at) {
+    }
+
+    private long ttlNanos(Source source) {
+        return source == Source.FRONT ? frontTtlNanos : apiTtlNanos;
+    }
+
+    /** Whether requests of {@code source} have a window, and so consult and fill it. */
+    boolean keeps(Source source) {
+        return ttlNanos(source) > 0;
     }
 
     /**
@@ -51,22 +78,24 @@ public final class PresenceWindow {
      *
      * @param caller the fingerprint of the lookup's caller's credentials, "" for none
      */
-    boolean isPresent(String backend, Scope scope, String caller, Digest digest, Mode mode) {
-        if (!enabled) {
+    boolean isPresent(Source source, String backend, Scope scope, String caller, Digest digest, Mode mode) {
+        long ttl = ttlNanos(source);
+        if (ttl <= 0) {
             return false;
         }
-        Mode seen = confirmed.getIfPresent(new Key(backend, scope.instanceName(), scope.digestFunction(), caller, digest));
-        return seen != null && (seen == Mode.FETCH || mode == Mode.EXISTENCE);
+        Seen seen = confirmed.getIfPresent(new Key(backend, scope.instanceName(), scope.digestFunction(), caller, digest));
+        return seen != null && ticker.read() - seen.at() < ttl && (seen.mode() == Mode.FETCH || mode == Mode.EXISTENCE);
     }
 
-    /** Records that {@code digests} were confirmed present just now, by {@code mode}. */
-    void confirmed(String backend, Scope scope, String caller, Iterable<Digest> digests, Mode mode) {
-        if (!enabled) {
+    /** Records that {@code digests} were confirmed present just now, by {@code mode}, for a request of {@code source}. */
+    void confirmed(Source source, String backend, Scope scope, String caller, Iterable<Digest> digests, Mode mode) {
+        if (!keeps(source)) {
             return;
         }
+        Seen seen = new Seen(mode, ticker.read());
         for (Digest digest : digests) {
             // a later, weaker confirmation replaces a stronger one: the window never outlives what it saw
-            confirmed.put(new Key(backend, scope.instanceName(), scope.digestFunction(), caller, digest), mode);
+            confirmed.put(new Key(backend, scope.instanceName(), scope.digestFunction(), caller, digest), seen);
         }
     }
 

@@ -32,11 +32,14 @@ public class ValidationConfiguration {
         return new InstanceNameTag(names, metrics.maxSeenInstanceNames());
     }
 
-    /** Blobs recently confirmed present, for the cache front's lookups ({@code vouch.front.presence-ttl}). */
+    /**
+     * Blobs recently confirmed present: for the cache front's lookups ({@code vouch.front.presence-ttl}) and the
+     * validation APIs' requests ({@code vouch.limits.presence-ttl}, off by default).
+     */
     @Bean
     public PresenceWindow presenceWindow(VouchProperties properties) {
         VouchProperties.Front front = properties.front();
-        return new PresenceWindow(front.presenceTtl(), front.presenceMaxEntries());
+        return new PresenceWindow(front.presenceTtl(), properties.limits().presenceTtl(), front.presenceMaxEntries());
     }
 
     @Bean

@@ -9,8 +9,9 @@ import java.util.List;
  *
  * @param source who asks, for the {@code source} tag of the verdict metrics
  * @param trustRecentPresence whether blobs the engine's {@link PresenceWindow} saw present a moment
- *     ago count as present without asking the backend again (the cache front's lookups); the
- *     validation APIs leave it off and always ask
+ *     ago count as present without asking the backend again, within the window of the request's
+ *     source: {@code vouch.front.presence-ttl} for the cache front's lookups,
+ *     {@code vouch.limits.presence-ttl} (off by default) for the validation APIs, which set it
  * @param repair whether the blobs a PARTIAL action lacks are copied in from {@code vouch.front.repair-from}
  *     before the answer (the validation APIs' {@code repair})
  */
@@ -27,9 +28,9 @@ public record ValidationRequest(Scope scope, Mode mode, List<Digest> actions, bo
         this(scope, mode, actions, includeActionResult, source, trustRecentPresence, false);
     }
 
-    /** A request of the validation APIs, repairing when {@code repair}. */
+    /** A request of the validation APIs, repairing when {@code repair}; it may use the APIs' presence window. */
     public ValidationRequest(Scope scope, Mode mode, List<Digest> actions, boolean includeActionResult, boolean repair) {
-        this(scope, mode, actions, includeActionResult, Source.API, false, repair);
+        this(scope, mode, actions, includeActionResult, Source.API, true, repair);
     }
 
     /** A request that asks the backend about every blob. */

@@ -138,7 +138,7 @@ class CompletenessValidatorDeadlineTest {
         Digest second = fake.putAction("second", ActionResult.newBuilder()
                 .addOutputFiles(file("b1", fake.putBlob("b1"))).addOutputFiles(file("b2", fake.putBlob("b2"))).build());
         VouchProperties.Limits threeBlobs = new VouchProperties.Limits(1000, 4194304, 1_000_000, 268435456L, 10000,
-                1, 8, Duration.ofSeconds(30), Duration.ofMinutes(5), 64, 3L, Duration.ofSeconds(1), 64L << 20, 1 << 20, 40);
+                1, 8, Duration.ofSeconds(30), Duration.ofMinutes(5), 64, 3L, Duration.ofSeconds(1), 64L << 20, 1 << 20, 40, Duration.ZERO);
 
         List<ActionVerdict> verdicts = CompletenessValidatorTest.validate(validator(threeBlobs),
                 request(Mode.EXISTENCE, false, first, second));

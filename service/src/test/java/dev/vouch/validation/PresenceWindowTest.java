@@ -26,7 +26,7 @@ class PresenceWindowTest {
     private final FakeCacheBackend backend = new FakeCacheBackend();
     private final CompletenessValidator validator = new CompletenessValidator(instance -> backend,
             VouchProperties.Limits.defaults(), new ValidationMetrics(new SimpleMeterRegistry()),
-            new PresenceWindow(Duration.ofSeconds(5), 1000, nanos::get));
+            new PresenceWindow(Duration.ofSeconds(5), Duration.ZERO, 1000, nanos::get));
 
     private final Digest output = backend.putBlob("output");
     private final Digest action = backend.putAction("compile", ActionResult.newBuilder()
@@ -79,6 +79,44 @@ class PresenceWindowTest {
 
         assertThat(api.verdict()).isEqualTo(Verdict.PARTIAL);
         assertThat(backend.findMissingCalls).hasSize(2);
+    }
+
+    /** The API's own window (vouch.limits.presence-ttl), shorter than the front's here. */
+    @Test
+    void theValidationApisWindowWhenTurnedOnIsItsOwnLength() {
+        CompletenessValidator withApiWindow = new CompletenessValidator(instance -> backend, VouchProperties.Limits.defaults(),
+                new ValidationMetrics(new SimpleMeterRegistry()),
+                new PresenceWindow(Duration.ofSeconds(5), Duration.ofSeconds(2), 1000, nanos::get));
+        ValidationRequest api = new ValidationRequest(SCOPE, Mode.EXISTENCE, List.of(action), false, false);
+
+        assertThat(withApiWindow.validate(api).next().block(TIMEOUT).verdict()).isEqualTo(Verdict.HIT);
+        backend.evict(output);
+        nanos.addAndGet(Duration.ofSeconds(1).toNanos());
+        assertThat(withApiWindow.validate(api).next().block(TIMEOUT).verdict()).isEqualTo(Verdict.HIT);
+        assertThat(backend.findMissingCalls).hasSize(1);
+
+        // past the API's 2 s, though inside the front's 5 s: asked again, and the eviction is seen
+        nanos.addAndGet(Duration.ofSeconds(1).toNanos());
+        ActionVerdict after = withApiWindow.validate(api).next().block(TIMEOUT);
+
+        assertThat(after.verdict()).isEqualTo(Verdict.PARTIAL);
+        assertThat(after.missing()).extracting(BlobProblem::digest).containsExactly(output);
+        assertThat(backend.findMissingCalls).hasSize(2);
+    }
+
+    @Test
+    void theValidationApisWindowNeverRemembersAbsence() {
+        CompletenessValidator withApiWindow = new CompletenessValidator(instance -> backend, VouchProperties.Limits.defaults(),
+                new ValidationMetrics(new SimpleMeterRegistry()),
+                new PresenceWindow(Duration.ZERO, Duration.ofSeconds(60), 1000, nanos::get));
+        ValidationRequest api = new ValidationRequest(SCOPE, Mode.EXISTENCE, List.of(action), false, false);
+        backend.evict(output);
+
+        for (int i = 0; i < 3; i++) {
+            assertThat(withApiWindow.validate(api).next().block(TIMEOUT).verdict()).isEqualTo(Verdict.PARTIAL);
+        }
+
+        assertThat(backend.findMissingCalls).hasSize(3);
     }
 
     @Test

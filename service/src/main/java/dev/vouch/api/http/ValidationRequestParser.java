@@ -88,7 +88,7 @@ final class ValidationRequestParser {
             throw new ApiProblemException(problems);
         }
         return new ValidationRequest(new Scope(instanceName.orElse(""), function), parsedMode,
-                List.of(new Digest(checkedHash, size)), include);
+                List.of(new Digest(checkedHash, size)), include, false);
     }
 
     private List<Digest> actions(JsonNode actions, DigestFunction function, List<FieldProblem> problems) {
