@@ -23,7 +23,15 @@ public final class DigestSet implements Iterable<Digest> {
     }
 
     public static DigestSet of(Collection<Digest> digests) {
-        return digests.isEmpty() ? EMPTY : new DigestSet(java.util.Collections.unmodifiableSet(new LinkedHashSet<>(digests)));
+        return digests.isEmpty() ? EMPTY : owning(new LinkedHashSet<>(digests));
+    }
+
+    /**
+     * Wraps a set nobody else holds, without copying it: each copy hashes every digest again, and
+     * the validator's per-request set algebra over some thousands of digests was a copy per step.
+     */
+    private static DigestSet owning(LinkedHashSet<Digest> digests) {
+        return digests.isEmpty() ? EMPTY : new DigestSet(java.util.Collections.unmodifiableSet(digests));
     }
 
     public static DigestSet of(Digest... digests) {
@@ -50,11 +58,32 @@ public final class DigestSet implements Iterable<Digest> {
     public DigestSet union(DigestSet other) {
         LinkedHashSet<Digest> all = new LinkedHashSet<>(digests);
         all.addAll(other.digests);
-        return of(all);
+        return owning(all);
     }
 
     public DigestSet filter(Predicate<Digest> keep) {
-        return of(digests.stream().filter(keep).toList());
+        LinkedHashSet<Digest> kept = null;
+        int index = 0;
+        for (Digest d : digests) {
+            if (!keep.test(d)) {
+                if (kept == null) {
+                    // the first one dropped: what came before it is kept
+                    kept = new LinkedHashSet<>();
+                    int copied = 0;
+                    for (Digest before : digests) {
+                        if (copied++ == index) {
+                            break;
+                        }
+                        kept.add(before);
+                    }
+                }
+            } else if (kept != null) {
+                kept.add(d);
+            }
+            index++;
+        }
+        // nothing dropped, the common answer of an existence check: this set itself, immutable as it is
+        return kept == null ? this : owning(kept);
     }
 
     /** Splits into consecutive parts of at most {@code size} digests, for backends with batch limits. */
@@ -62,17 +91,20 @@ public final class DigestSet implements Iterable<Digest> {
         if (size <= 0) {
             throw new IllegalArgumentException("partition size must be positive");
         }
+        if (digests.size() <= size) {
+            return isEmpty() ? List.of() : List.of(this);
+        }
         List<DigestSet> parts = new ArrayList<>();
-        List<Digest> current = new ArrayList<>(Math.min(size, digests.size()));
+        LinkedHashSet<Digest> current = new LinkedHashSet<>();
         for (Digest d : digests) {
             current.add(d);
             if (current.size() == size) {
-                parts.add(of(current));
-                current = new ArrayList<>(size);
+                parts.add(owning(current));
+                current = new LinkedHashSet<>();
             }
         }
         if (!current.isEmpty()) {
-            parts.add(of(current));
+            parts.add(owning(current));
         }
         return parts;
     }
