@@ -40,7 +40,8 @@ class DigestSetTest {
     @Test
     void partitionCoversEverySetOnceInOrder() {
         DigestSet all = DigestSet.of(TEN);
-        for (int size = 1; size <= 12; size++) {
+        for (int n = 1; n <= 12; n++) {
+            int size = n;
             List<DigestSet> parts = all.partition(size);
 
             List<Digest> joined = new ArrayList<>();
