@@ -1,12 +1,12 @@
 package dev.vouch.validation;
 
-import com.github.benmanes.caffeine.cache.Cache;
-import com.github.benmanes.caffeine.cache.Caffeine;
 import com.github.benmanes.caffeine.cache.Ticker;
 import dev.vouch.backend.Scope;
 import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestFunction;
 import java.time.Duration;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Blobs a lookup confirmed present in the last few seconds, so that lookups soon after need not
@@ -27,16 +27,27 @@ import java.time.Duration;
  * FETCH (read back and hash-verified) counts for both modes; one confirmed by EXISTENCE only for
  * EXISTENCE. The window trades a few seconds of staleness for fewer calls: a blob evicted within it
  * may still be vouched for, which is why it is short and why only requests that ask for it
- * ({@link ValidationRequest#trustRecentPresence()}, the cache front's) use it.
+ * ({@link ValidationRequest#trustRecentPresence()}) use it.
+ *
+ * <p><b>Why two generations and not a cache library.</b> Every blob of every request that uses
+ * the window is looked up in it, so a lookup must cost a map read: confirmations go into the
+ * current generation, lookups read it and then the previous one, and when the current one is as
+ * old as the longest window (or holds half of {@code maxEntries}) it becomes the previous and the
+ * previous is dropped whole. Nothing is evicted one entry at a time, nothing is counted per read,
+ * and at most {@code maxEntries} confirmations are held. A lookup still checks each
+ * confirmation's own age against its source's window, so expiry is exact.
  */
 public final class PresenceWindow {
     /** A window that remembers nothing. */
     public static final PresenceWindow NONE = new PresenceWindow(Duration.ZERO, Duration.ZERO, 0, Ticker.systemTicker());
 
-    private final Cache<Key, Seen> confirmed;
     private final Ticker ticker;
     private final long frontTtlNanos;
     private final long apiTtlNanos;
+    private final long generationNanos;
+    private final long generationEntries;
+    private volatile Generation current;
+    private volatile Generation previous;
 
     /** A window for the cache front only. */
     public PresenceWindow(Duration frontTtl, long maxEntries) {
@@ -50,14 +61,24 @@ public final class PresenceWindow {
     /** @param ticker the monotonic clock the window is measured on (tests move it by hand) */
     PresenceWindow(Duration frontTtl, Duration apiTtl, long maxEntries, Ticker ticker) {
         this.ticker = ticker;
-        this.frontTtlNanos = maxEntries > 0 ? frontTtl.toNanos() : 0;
-        this.apiTtlNanos = maxEntries > 0 ? apiTtl.toNanos() : 0;
-        long longest = Math.max(frontTtlNanos, apiTtlNanos);
-        this.confirmed = Caffeine.newBuilder()
-                .expireAfterWrite(Duration.ofNanos(Math.max(longest, 1)))
-                .maximumSize(maxEntries)
-                .ticker(ticker)
-                .build();
+        // two generations of at most half each: never more than maxEntries in all
+        this.generationEntries = maxEntries / 2;
+        this.frontTtlNanos = generationEntries > 0 ? frontTtl.toNanos() : 0;
+        this.apiTtlNanos = generationEntries > 0 ? apiTtl.toNanos() : 0;
+        this.generationNanos = Math.max(frontTtlNanos, apiTtlNanos);
+        this.current = new Generation(ticker.read());
+        this.previous = new Generation(ticker.read());
+    }
+
+    /** Confirmations since {@link #startedAt}. */
+    private static final class Generation {
+        final ConcurrentHashMap<Key, Seen> seen = new ConcurrentHashMap<>();
+        final AtomicLong entries = new AtomicLong();
+        final long startedAt;
+
+        Generation(long startedAt) {
+            this.startedAt = startedAt;
+        }
     }
 
     /** A confirmation: how strongly, and when on {@link #ticker}. */
@@ -74,7 +95,8 @@ public final class PresenceWindow {
     }
 
     /**
-     * Whether {@code digest} was confirmed present within the window for {@code caller}, as strongly as {@code mode} asks.
+     * Whether {@code digest} was confirmed present within {@code source}'s window for {@code caller}, as strongly
+     * as {@code mode} asks.
      *
      * @param caller the fingerprint of the lookup's caller's credentials, "" for none
      */
@@ -83,7 +105,11 @@ public final class PresenceWindow {
         if (ttl <= 0) {
             return false;
         }
-        Seen seen = confirmed.getIfPresent(new Key(backend, scope.instanceName(), scope.digestFunction(), caller, digest));
+        Key key = new Key(backend, scope.instanceName(), scope.digestFunction(), caller, digest);
+        Seen seen = current.seen.get(key);
+        if (seen == null) {
+            seen = previous.seen.get(key);
+        }
         return seen != null && ticker.read() - seen.at() < ttl && (seen.mode() == Mode.FETCH || mode == Mode.EXISTENCE);
     }
 
@@ -92,17 +118,31 @@ public final class PresenceWindow {
         if (!keeps(source)) {
             return;
         }
-        Seen seen = new Seen(mode, ticker.read());
+        long now = ticker.read();
+        Seen seen = new Seen(mode, now);
+        Generation into = generationFor(now);
         for (Digest digest : digests) {
             // a later, weaker confirmation replaces a stronger one: the window never outlives what it saw
-            confirmed.put(new Key(backend, scope.instanceName(), scope.digestFunction(), caller, digest), seen);
+            if (into.seen.put(new Key(backend, scope.instanceName(), scope.digestFunction(), caller, digest), seen) == null
+                    && into.entries.incrementAndGet() >= generationEntries) {
+                into = generationFor(now);
+            }
         }
     }
 
-    /** How many blobs the window holds, for tests. */
-    long size() {
-        confirmed.cleanUp();
-        return confirmed.estimatedSize();
+    /** The generation to record into at {@code now}: the current one, unless it is full or as old as the longest window. */
+    private Generation generationFor(long now) {
+        Generation generation = current;
+        if (now - generation.startedAt < generationNanos && generation.entries.get() < generationEntries) {
+            return generation;
+        }
+        synchronized (this) {
+            if (current == generation) {
+                previous = generation;
+                current = new Generation(now);
+            }
+            return current;
+        }
     }
 
     private record Key(String backend, String instanceName, DigestFunction digestFunction, String caller, Digest digest) {

@@ -133,6 +133,26 @@ class PresenceWindowTest {
     }
 
     @Test
+    void theWindowHoldsAtMostItsMaximumAndForgetsTheOldestFirst() {
+        PresenceWindow small = new PresenceWindow(Duration.ofSeconds(5), Duration.ZERO, 4, nanos::get);
+        List<Digest> blobs = java.util.stream.IntStream.range(0, 10)
+                .mapToObj(i -> dev.vouch.digest.DigestFunction.SHA256.digestOf(("blob " + i).getBytes()))
+                .toList();
+        for (Digest blob : blobs) {
+            small.confirmed(Source.FRONT, "b", SCOPE, "", List.of(blob), Mode.EXISTENCE);
+        }
+
+        List<Digest> held = blobs.stream()
+                .filter(blob -> small.isPresent(Source.FRONT, "b", SCOPE, "", blob, Mode.EXISTENCE))
+                .toList();
+
+        assertThat(held).hasSizeLessThanOrEqualTo(4).isNotEmpty();
+        assertThat(held).containsExactlyElementsOf(blobs.subList(blobs.size() - held.size(), blobs.size()));
+        assertThat(small.isPresent(Source.API, "b", SCOPE, "", blobs.get(9), Mode.EXISTENCE))
+                .as("the API's window is off here").isFalse();
+    }
+
+    @Test
     void aZeroTtlRemembersNothing() {
         CompletenessValidator noWindow = new CompletenessValidator(instance -> backend, VouchProperties.Limits.defaults(),
                 new ValidationMetrics(new SimpleMeterRegistry()), new PresenceWindow(Duration.ZERO, 1000));
