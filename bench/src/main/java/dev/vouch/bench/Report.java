@@ -162,12 +162,12 @@ public final class Report {
 
     static String legend() {
         return """
-                Columns: throughput per second of the phase's unit; latency per request (an agent-side request is the \
+                MB are 10^6 bytes. Columns: throughput per second of the phase's unit; latency per request (an agent-side request is the \
                 whole per-action sequence; get-half from the scheduled send time); CPU-s of V during the window \
                 (utime+stime from /proc) and per unit (CPU-ms per action or request; raw-fmb: CPU-s of the store's \
                 process per million blobs, V in-process, B remote); RSS of V at the end / max during the window \
-                (sampled every 100 ms); heap after GC (jvm_gc_live_data_size_bytes) / heap used (jvm_memory_used_bytes \
-                area=heap) at the end; backend calls per operation during the window (V's vouch_backend_call_seconds_count, \
+                (sampled every 100 ms); heap after GC (jvm_gc_live_data_size_bytes, 0 until an old-generation GC ran) / old \
+                generation used / whole heap used (jvm_memory_used_bytes) at the end; backend calls per operation during the window (V's vouch_backend_call_seconds_count, \
                 or for agent-* and raw-fmb the calls the bench itself made); verdicts HIT/MISS/PARTIAL/UNKNOWN; wrong = \
                 verdicts (or missing sets) not what the generator expects.
                 """;
@@ -180,7 +180,7 @@ public final class Report {
         if (remote) {
             t.append("B CPU-s | B RSS end/max MB | ");
         }
-        t.append("V RSS end/max MB | heap live/used MB | backend calls | H/M/P/U | wrong | errors |\n");
+        t.append("V RSS end/max MB | heap live/old/used MB | backend calls | H/M/P/U | wrong | errors |\n");
         t.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ").append(remote ? "---: | ---: | " : "")
                 .append("---: | ---: | --- | --- | ---: | ---: |\n");
         for (PhaseResult p : r.phases()) {
@@ -193,7 +193,8 @@ public final class Report {
                         .append(mb(p.rssMaxB())).append(" | ");
             }
             t.append(mb(p.rssEndV())).append('/').append(mb(p.rssMaxV())).append(" | ")
-                    .append(fmt(p.heapLiveBytes() / 1e6, "%.0f")).append('/').append(fmt(p.heapUsedBytes() / 1e6, "%.0f"))
+                    .append(fmt(p.heapLiveBytes() / 1e6, "%.0f")).append('/').append(fmt(p.heapOldBytes() / 1e6, "%.0f"))
+                    .append('/').append(fmt(p.heapUsedBytes() / 1e6, "%.0f"))
                     .append(" | ").append(p.backendCalls().entrySet().stream().map(e -> e.getKey() + " " + e.getValue())
                             .collect(Collectors.joining(", ")))
                     .append(" | ").append(p.verdicts().values().stream().map(String::valueOf).collect(Collectors.joining("/")))
@@ -247,7 +248,7 @@ public final class Report {
         StringBuilder s = new StringBuilder("\n## In-process, heaps side by side\n\n| phase |");
         StringBuilder sep = new StringBuilder("| --- |");
         for (Run r : inProcess) {
-            s.append(" -Xmx").append(r.heap()).append(" throughput | RSS max MB | heap live MB |");
+            s.append(" -Xmx").append(r.heap()).append(" throughput | RSS max MB | old gen MB |");
             sep.append(" ---: | ---: | ---: |");
         }
         s.append('\n').append(sep).append('\n');
@@ -259,7 +260,7 @@ public final class Report {
                     s.append(" - | - | - |");
                 } else {
                     s.append(' ').append(fmt(p.throughput(), "%,.0f")).append(' ').append(p.unit()).append(" | ")
-                            .append(mb(p.rssMaxV())).append(" | ").append(fmt(p.heapLiveBytes() / 1e6, "%.0f")).append(" |");
+                            .append(mb(p.rssMaxV())).append(" | ").append(fmt(p.heapOldBytes() / 1e6, "%.0f")).append(" |");
                 }
             }
             s.append('\n');

@@ -210,7 +210,7 @@ public final class Workload {
     public ByteString treeBytes(int[] treeFileBlobs) {
         Directory.Builder root = Directory.newBuilder();
         for (int j = 0; j < treeFileBlobs.length; j++) {
-            root.addFiles(FileNode.newBuilder().setName(String.format("f%05d.o", j)).setDigest(blobDigest(treeFileBlobs[j])));
+            root.addFiles(FileNode.newBuilder().setName("f" + (100_000 + j) + ".o").setDigest(blobDigest(treeFileBlobs[j])));
         }
         return Tree.newBuilder().setRoot(root).build().toByteString();
     }
@@ -262,12 +262,16 @@ public final class Workload {
         return actions.stream().filter(a -> a.verdict() == v).count();
     }
 
-    static Digest digestOf(byte[] data) {
+    private static final ThreadLocal<MessageDigest> SHA256 = ThreadLocal.withInitial(() -> {
         try {
-            byte[] h = MessageDigest.getInstance("SHA-256").digest(data);
-            return Digest.newBuilder().setHash(HexFormat.of().formatHex(h)).setSizeBytes(data.length).build();
+            return MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
+    });
+
+    static Digest digestOf(byte[] data) {
+        byte[] h = SHA256.get().digest(data);
+        return Digest.newBuilder().setHash(HexFormat.of().formatHex(h)).setSizeBytes(data.length).build();
     }
 }
