@@ -227,6 +227,8 @@ public final class Bench {
                 remote(report, w, opt, java, data, plainCache, out);
             }
         } finally {
+            // the machine may be shared: how busy it was says how far to trust the figures
+            report.header.put("load average at end (1/5/15 min)", loadAverage());
             report.write(opt.out());
             if (!opt.keepData()) {
                 deleteTree(data);
@@ -348,6 +350,7 @@ public final class Bench {
         String commit = command("git", "rev-parse", "--short", "HEAD");
         String dirty = command("git", "status", "--porcelain", "--untracked-files=no").isBlank() ? "" : " (with local changes)";
         r.header.put("git commit", commit + dirty);
+        r.header.put("load average at start (1/5/15 min)", loadAverage());
         r.header.put("Vouch heap (-Xmx)", String.join(", ", opt.heaps()));
         r.header.put("phases", String.format(Locale.ROOT, "%s; warm-up %.0f s, window %.0f s; batch %d x %d in flight;"
                 + " GET %d in flight", String.join(", ", opt.phases()), opt.warmup(), opt.duration(), opt.batch(),
@@ -378,6 +381,15 @@ public final class Bench {
             p.waitFor(10, TimeUnit.SECONDS);
             return s;
         } catch (IOException | InterruptedException e) {
+            return "?";
+        }
+    }
+
+    static String loadAverage() {
+        try {
+            String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
+            return f[0] + " / " + f[1] + " / " + f[2];
+        } catch (IOException e) {
             return "?";
         }
     }

@@ -184,6 +184,8 @@ public final class Phases {
                 throw new IllegalStateException("a Tree blob that does not parse: " + d.getTreeDigest().getHash(), e);
             }
         }
+        int closureSize = closure.size();
+        // a Tree that could not be read is already known missing: not asked about again
         closure.removeAll(missing);
         List<Digest> all = new ArrayList<>(closure);
         for (int from = 0; from < all.size(); from += 10_000) {
@@ -194,7 +196,7 @@ public final class Phases {
         }
         judge(r, a, missing.isEmpty() ? Workload.Verdict.HIT : Workload.Verdict.PARTIAL, missing);
         r.actionCount++;
-        r.blobs += closure.size() + missing.size();
+        r.blobs += closureSize;
     }
 
     private static void addFiles(Directory d, Set<Digest> closure) {
