@@ -235,7 +235,9 @@ public final class Bench {
             // the machine may be shared: how busy it was says how far to trust the figures
             report.header.put("load average at end (1/5/15 min)", loadAverage());
             report.write(opt.out());
-            if (!opt.keepData()) {
+            if (!opt.keepData() && Files.exists(data)) {
+                // tens of thousands of small files: this can take minutes on a busy disk
+                out.println("bench: deleting the seeded data in " + data + " (--keep-data keeps it)");
                 deleteTree(data);
             }
         }
