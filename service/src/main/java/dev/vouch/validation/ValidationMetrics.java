@@ -3,8 +3,12 @@ package dev.vouch.validation;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.Meter;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
 
 /**
  * The validation meters whose Prometheus names SPEC "Metrics" fixes (dashboards and alerts use them).
@@ -14,6 +18,8 @@ import java.util.Map;
 public class ValidationMetrics {
     private final MeterRegistry registry;
     private final InstanceNameTag instanceNames;
+    /** Meters by their tags: each verdict and each existence check looks one up, and building one per lookup was most of the cost. */
+    private final ConcurrentHashMap<List<String>, Meter> meters = new ConcurrentHashMap<>();
 
     /** Only the empty instance name keeps its own {@code instance_name} value; for tests. */
     public ValidationMetrics(MeterRegistry registry) {
@@ -27,23 +33,34 @@ public class ValidationMetrics {
 
     /** One requested position's verdict: {@code vouch_verdicts_total} and {@code vouch_validation_seconds}. */
     public void verdict(ActionVerdict verdict, Mode mode, String instanceName, Source source) {
-        Counter.builder("vouch.verdicts")
+        String instanceTag = instanceNames.of(instanceName);
+        ((Counter) meter(List.of("vouch.verdicts", verdict.verdict().name(), mode.name(), verdict.backend(), instanceTag,
+                source.tag()), () -> Counter.builder("vouch.verdicts")
                 .description("Verdicts, one per requested action")
                 .tag("verdict", verdict.verdict().name())
                 .tag("mode", mode.name())
                 .tag("backend", verdict.backend())
                 // not "instance": Prometheus sets its own instance label on every scraped series
-                .tag("instance_name", instanceNames.of(instanceName))
+                .tag("instance_name", instanceTag)
                 .tag("source", source.tag())
-                .register(registry)
+                .register(registry)))
                 .increment();
-        Timer.builder("vouch.validation")
+        ((Timer) meter(List.of("vouch.validation", mode.name(), verdict.backend()), () -> Timer.builder("vouch.validation")
                 .description("Time from request start to an action's verdict")
                 .publishPercentileHistogram()
                 .tag("mode", mode.name())
                 .tag("backend", verdict.backend())
-                .register(registry)
+                .register(registry)))
                 .record(Duration.ofNanos(Math.round(verdict.elapsedMillis() * 1_000_000d)));
+    }
+
+    /**
+     * The meter {@code key} names, registered by {@code register} the first time. Tag values are bounded
+     * (verdicts, modes, configured backends, {@link InstanceNameTag}), so this map is too.
+     */
+    private Meter meter(List<String> key, Supplier<Meter> register) {
+        Meter meter = meters.get(key);
+        return meter != null ? meter : meters.computeIfAbsent(key, k -> register.get());
     }
 
     /** Digests sent to existence checks, or blobs read back in mode FETCH. */
@@ -79,13 +96,15 @@ public class ValidationMetrics {
     // every kind is registered, at zero if need be, so that rate() over a kind has a series from the first check on
     private void countByKind(String name, String description, String backend, Map<BlobKind, Long> byKind) {
         for (BlobKind kind : BlobKind.values()) {
-            Counter.builder(name).description(description).tag("backend", backend).tag("kind", kind.name())
-                    .register(registry)
+            ((Counter) meter(List.of(name, backend, kind.name()), () -> Counter.builder(name).description(description)
+                    .tag("backend", backend).tag("kind", kind.name())
+                    .register(registry)))
                     .increment(byKind.getOrDefault(kind, 0L));
         }
     }
 
     private Counter counter(String name, String description, String backend) {
-        return Counter.builder(name).description(description).tag("backend", backend).register(registry);
+        return (Counter) meter(List.of(name, backend),
+                () -> Counter.builder(name).description(description).tag("backend", backend).register(registry));
     }
 }

@@ -53,6 +53,7 @@ public final class MetricsBackend implements CacheBackend, AutoCloseable {
 
     private final CacheBackend delegate;
     private final MeterRegistry registry;
+    private final java.util.concurrent.ConcurrentHashMap<String, Timer> timers = new java.util.concurrent.ConcurrentHashMap<>();
 
     public MetricsBackend(CacheBackend delegate, MeterRegistry registry) {
         this.delegate = delegate;
@@ -153,6 +154,11 @@ public final class MetricsBackend implements CacheBackend, AutoCloseable {
     }
 
     private Timer timer(String operation, String outcome) {
+        // looked up per backend call; building and registering a Timer each time cost more than the call to the embedded store
+        return timers.computeIfAbsent(operation + '\0' + outcome, key -> newTimer(operation, outcome));
+    }
+
+    private Timer newTimer(String operation, String outcome) {
         return Timer.builder(METER)
                 .description("Calls to a backend, retries included, by operation and outcome")
                 .tag("backend", delegate.name())
