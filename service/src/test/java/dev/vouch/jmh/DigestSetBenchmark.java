@@ -60,6 +60,12 @@ public class DigestSetBenchmark {
     private List<List<Digest>> closures;
     private Set<Digest> trees;
 
+    /** JMH only: logging as in production (JmhBenchmarkSetupTest calls only {@link #setUp}). */
+    @Setup(Level.Trial)
+    public void productionLogging() {
+        ProductionLogging.apply();
+    }
+
     @Setup(Level.Trial)
     public void setUp() {
         digests = Workload.blobDigests("digest", 0, DIGESTS);

@@ -71,6 +71,12 @@ public class StoreExistenceBenchmark {
     private List<DigestSet> expected;
     private int next;
 
+    /** JMH only: logging as in production (JmhBenchmarkSetupTest calls only {@link #setUp}). */
+    @Setup(Level.Trial)
+    public void productionLogging() {
+        ProductionLogging.apply();
+    }
+
     @Setup(Level.Trial)
     public void setUp() throws IOException {
         if (storedBlobs < QUERY - ABSENT) {

@@ -4,6 +4,7 @@ import build.bazel.remote.execution.v2.ActionResult;
 import dev.vouch.backend.Scope;
 import dev.vouch.config.VouchProperties;
 import dev.vouch.digest.Digest;
+import dev.vouch.jmh.ProductionLogging;
 import dev.vouch.jmh.Workload;
 import dev.vouch.jmh.WorkloadBackend;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -61,6 +62,12 @@ public class ClosureWalkBenchmark {
     private List<List<ActionResult>> results;
     private List<ValidationRequest> requests;
     private int next;
+
+    /** JMH only: logging as in production (JmhBenchmarkSetupTest calls only {@link #setUp}). */
+    @Setup(Level.Trial)
+    public void productionLogging() {
+        ProductionLogging.apply();
+    }
 
     @Setup(Level.Trial)
     public void setUp() {
