@@ -20,7 +20,8 @@ import reactor.core.publisher.Mono;
  * A {@link Workload} held in memory as a backend, answering on the caller's thread: what a
  * benchmark over it measures is the validator's own work, with no I/O and no thread hops. It holds
  * every blob but the PARTIAL actions' absent ones and an AC entry for every action but the MISSes;
- * only Trees can be read (mode EXISTENCE reads nothing else). Immutable once built, so benchmark
+ * only Trees can be read (mode EXISTENCE reads nothing else). ActionResults are kept serialized
+ * and parsed by each lookup, as a real backend's are. Immutable once built, so benchmark
  * threads may share it. Unlike the tests' FakeCacheBackend it records no calls, which would grow
  * without bound over a benchmark run.
  */
@@ -28,14 +29,15 @@ public final class WorkloadBackend implements CacheBackend {
     private static final BackendCapabilities CAPABILITIES =
             new BackendCapabilities(Set.of(DigestFunction.SHA256), 0);
 
-    private final Map<Digest, ActionResult> actionCache = new HashMap<>();
+    // serialized, as a store or the wire has them: each lookup parses its own copy
+    private final Map<Digest, byte[]> actionCache = new HashMap<>();
     private final Map<Digest, byte[]> trees = new HashMap<>();
     private final Set<Digest> present = new HashSet<>();
 
     public WorkloadBackend(Workload workload) {
         for (Workload.Action action : workload.actions()) {
             if (action.inActionCache()) {
-                actionCache.put(action.digest(), action.result());
+                actionCache.put(action.digest(), action.result().toByteArray());
             }
             trees.put(action.tree(), action.treeBytes());
             present.add(action.tree());
@@ -60,7 +62,8 @@ public final class WorkloadBackend implements CacheBackend {
 
     @Override
     public Mono<ActionResult> getActionResult(Scope scope, Digest action) {
-        return Mono.justOrEmpty(actionCache.get(action));
+        byte[] bytes = actionCache.get(action);
+        return bytes == null ? Mono.empty() : Mono.fromCallable(() -> ActionResult.parseFrom(bytes));
     }
 
     @Override
