@@ -140,7 +140,10 @@ final class StoreIndex {
 
     /** Learns a file found at start-up; {@code lastUsed} orders it among the others found. */
     void learn(Key key, long size, long lastUsed) {
-        Entry previous = entries.put(key, new Entry(size, lastUsed));
+        Entry learned = new Entry(size, lastUsed);
+        // its mtime is as old as its last use before the restart: the first read sets it
+        learned.touched = lastUsed - TOUCH_INTERVAL_NANOS;
+        Entry previous = entries.put(key, learned);
         total.addAndGet(size - (previous == null ? 0 : previous.size));
     }
 

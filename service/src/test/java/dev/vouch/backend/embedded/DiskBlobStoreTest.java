@@ -324,6 +324,24 @@ class DiskBlobStoreTest extends BlobStoreContractTest {
         assertThat(readAll(reopened, digestOf(recent), 0, 0)).isEqualTo(recent);
     }
 
+    /** LRU order survives a restart through mtimes: a blob read after the restart becomes the newest on disk. */
+    @Test
+    void aReadAfterARestartMakesTheBlobTheNewestOnDisk() throws IOException {
+        Path dir = data.resolve("reread");
+        byte[] old = randomBytes(1_000, 4);
+        byte[] newer = randomBytes(1_000, 5);
+        long now = System.currentTimeMillis();
+        Path oldFile = placeByHand(dir, old, now - 3_600_000);
+        Path newerFile = placeByHand(dir, newer, now - 60_000);
+        DiskBlobStore reopened = new DiskBlobStore(dir, 10_000, io);
+
+        assertThat(readAll(reopened, digestOf(old), 0, 0)).isEqualTo(old);
+
+        assertThat(Files.getLastModifiedTime(oldFile).toMillis())
+                .as("mtime of the blob read after the restart")
+                .isGreaterThan(Files.getLastModifiedTime(newerFile).toMillis());
+    }
+
     @Test
     void callsFromNonBlockingThreadNeverBlockIt() {
         byte[] blob = randomBytes(150_000, 11);
