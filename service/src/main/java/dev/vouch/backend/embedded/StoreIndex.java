@@ -65,8 +65,9 @@ final class StoreIndex {
     enum Area { CAS, AC }
 
     /**
-     * A stored file by area and hash: the map's key. Built from the digest's own hash string,
-     * whose hash code the string caches, so a check neither builds a {@link Path} nor hashes one.
+     * A stored file by area and hash, as callers name it; the maps are keyed by the digest's own
+     * hash string, whose hash code the string caches, so a check neither builds a {@link Path} nor
+     * hashes one.
      */
     record Key(Area area, String hash) {
         static Key cas(String hash) {
@@ -98,7 +99,12 @@ final class StoreIndex {
     /** How often a file read again gets its mtime set: LRU order across restarts needs no finer grain. */
     static final long TOUCH_INTERVAL_NANOS = 60_000_000_000L;
 
-    private final ConcurrentHashMap<Key, Entry> entries = new ConcurrentHashMap<>(1024);
+    /**
+     * The entries of each area by hash: a check looks its digest's own hash string up, so it
+     * allocates nothing and follows one reference fewer than a composite key would make it.
+     */
+    private final ConcurrentHashMap<String, Entry> cas = new ConcurrentHashMap<>(1024);
+    private final ConcurrentHashMap<String, Entry> ac = new ConcurrentHashMap<>(1024);
     private final Function<Key, Path> files;
     private final long bound;
     /** Stored bytes plus bytes of uploads in progress. */
@@ -128,13 +134,13 @@ final class StoreIndex {
     }
 
     int size() {
-        return entries.size();
+        return cas.size() + ac.size();
     }
 
     /** Each indexed file and its recorded size. */
     Map<Path, Long> sizes() {
         Map<Path, Long> sizes = new HashMap<>();
-        entries.forEach((key, entry) -> sizes.put(files.apply(key), entry.size));
+        forEach((key, entry) -> sizes.put(files.apply(key), entry.size));
         return sizes;
     }
 
@@ -143,7 +149,7 @@ final class StoreIndex {
         Entry learned = new Entry(size, lastUsed);
         // its mtime is as old as its last use before the restart: the first read sets it
         learned.touched = lastUsed - TOUCH_INTERVAL_NANOS;
-        Entry previous = entries.put(key, learned);
+        Entry previous = map(key).put(key.hash(), learned);
         total.addAndGet(size - (previous == null ? 0 : previous.size));
     }
 
@@ -152,13 +158,13 @@ final class StoreIndex {
      * its new size) if it was put there behind the store's back.
      */
     void observed(Key key, long size) {
-        Entry entry = entries.get(key);
+        Entry entry = map(key).get(key.hash());
         if (entry != null && entry.size == size) {
             entry.lastUsed = System.nanoTime();
             return;
         }
         // unknown or resized: what to record depends on the file as of now, under the key's lock
-        entries.compute(key, (k, current) -> reconcile(k, current));
+        map(key).compute(key.hash(), (hash, current) -> reconcile(key, current));
     }
 
     /**
@@ -167,7 +173,7 @@ final class StoreIndex {
      * write (and its journal entry) per Action Cache read of a busy entry.
      */
     boolean touchDue(Key key) {
-        Entry entry = entries.get(key);
+        Entry entry = map(key).get(key.hash());
         long now = System.nanoTime();
         if (entry != null && now - entry.touched < TOUCH_INTERVAL_NANOS) {
             return false;
@@ -180,8 +186,8 @@ final class StoreIndex {
 
     /** {@code key}'s file was just found missing: forgets it, unless a commit put it back meanwhile. */
     void absent(Key key) {
-        if (entries.get(key) != null) {
-            entries.computeIfPresent(key, (k, current) -> reconcile(k, current));
+        if (map(key).get(key.hash()) != null) {
+            map(key).computeIfPresent(key.hash(), (hash, current) -> reconcile(key, current));
         }
     }
 
@@ -213,7 +219,7 @@ final class StoreIndex {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot store " + target, e);
         }
-        entries.compute(key, (k, current) -> {
+        map(key).compute(key.hash(), (hash, current) -> {
             try {
                 Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
             } catch (AtomicMoveNotSupportedException e) {
@@ -262,7 +268,7 @@ final class StoreIndex {
                     continue;
                 }
                 boolean fresh = refreshed;
-                entries.computeIfPresent(candidate.key(), (key, current) -> evict(candidate, current, fresh));
+                map(candidate.key()).computeIfPresent(candidate.key().hash(), (hash, current) -> evict(candidate, current, fresh));
             }
             return true;
         } finally {
@@ -289,11 +295,20 @@ final class StoreIndex {
     }
 
     private void refill() {
-        List<Candidate> all = new ArrayList<>(entries.size());
-        entries.forEach((key, entry) -> all.add(new Candidate(key, entry, entry.lastUsed)));
+        List<Candidate> all = new ArrayList<>(size());
+        forEach((key, entry) -> all.add(new Candidate(key, entry, entry.lastUsed)));
         all.sort(Comparator.comparingLong(Candidate::lastUsed));
         eldestFirst.clear();
         eldestFirst.addAll(all);
+    }
+
+    private ConcurrentHashMap<String, Entry> map(Key key) {
+        return key.area() == Area.CAS ? cas : ac;
+    }
+
+    private void forEach(java.util.function.BiConsumer<Key, Entry> action) {
+        cas.forEach((hash, entry) -> action.accept(Key.cas(hash), entry));
+        ac.forEach((hash, entry) -> action.accept(Key.ac(hash), entry));
     }
 
     /** The file's size now; -1 when it does not exist. */
