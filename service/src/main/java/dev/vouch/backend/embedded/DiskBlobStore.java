@@ -281,13 +281,12 @@ public final class DiskBlobStore implements BlobStore {
         if (!isSha256(digest) || digest.sizeBytes() == 0) {
             return false;
         }
-        StoreIndex.Key key = StoreIndex.Key.cas(digest.hash());
         long size = casFileSize(digest.hash());
         if (size < 0) {
-            index.absent(key);
+            index.absent(StoreIndex.Key.cas(digest.hash()));
             return false;
         }
-        index.observed(key, size);
+        index.observed(StoreIndex.Area.CAS, digest.hash(), size);
         // a file of another size is not this digest's blob (e.g. truncated by hand)
         return size == digest.sizeBytes();
     }

@@ -158,13 +158,20 @@ final class StoreIndex {
      * its new size) if it was put there behind the store's back.
      */
     void observed(Key key, long size) {
-        Entry entry = map(key).get(key.hash());
+        observed(key.area(), key.hash(), size);
+    }
+
+    /** {@link #observed(Key, long)} by area and hash: the check path's form, which allocates nothing when the entry is known. */
+    void observed(Area area, String hash, long size) {
+        ConcurrentHashMap<String, Entry> map = area == Area.CAS ? cas : ac;
+        Entry entry = map.get(hash);
         if (entry != null && entry.size == size) {
             entry.lastUsed = System.nanoTime();
             return;
         }
         // unknown or resized: what to record depends on the file as of now, under the key's lock
-        map(key).compute(key.hash(), (hash, current) -> reconcile(key, current));
+        Key key = new Key(area, hash);
+        map.compute(hash, (h, current) -> reconcile(key, current));
     }
 
     /**
