@@ -62,28 +62,14 @@ public final class DigestSet implements Iterable<Digest> {
     }
 
     public DigestSet filter(Predicate<Digest> keep) {
-        LinkedHashSet<Digest> kept = null;
-        int index = 0;
+        List<Digest> kept = new ArrayList<>();
         for (Digest d : digests) {
-            if (!keep.test(d)) {
-                if (kept == null) {
-                    // the first one dropped: what came before it is kept
-                    kept = new LinkedHashSet<>();
-                    int copied = 0;
-                    for (Digest before : digests) {
-                        if (copied++ == index) {
-                            break;
-                        }
-                        kept.add(before);
-                    }
-                }
-            } else if (kept != null) {
+            if (keep.test(d)) {
                 kept.add(d);
             }
-            index++;
         }
         // nothing dropped, the common answer of an existence check: this set itself, immutable as it is
-        return kept == null ? this : owning(kept);
+        return kept.size() == digests.size() ? this : of(kept);
     }
 
     /** Splits into consecutive parts of at most {@code size} digests, for backends with batch limits. */

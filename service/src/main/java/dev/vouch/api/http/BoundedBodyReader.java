@@ -1,5 +1,6 @@
 package dev.vouch.api.http;
 
+import dev.vouch.backend.Buffers;
 import org.springframework.core.io.buffer.DataBuffer;
 import org.springframework.core.io.buffer.DataBufferLimitException;
 import org.springframework.core.io.buffer.DataBufferUtils;
@@ -49,7 +50,7 @@ final class BoundedBodyReader {
             return DataBufferUtils.join(request.getBody()
                                     .<DataBuffer>handle((buffer, sink) -> oversize.pass(buffer, sink, maxBytes, drainBytes)),
                             maxBytes)
-                    .map(BoundedBodyReader::drain)
+                    .map(Buffers::drain)
                     .switchIfEmpty(Mono.fromSupplier(() -> new byte[0]))
                     .flatMap(body -> oversize.seen > maxBytes
                             ? Mono.error(tooLarge("request body has more than " + maxBytes + " bytes"))
@@ -100,15 +101,5 @@ final class BoundedBodyReader {
 
     private static ApiProblemException unsupported(String detail) {
         return new ApiProblemException(ProblemType.UNSUPPORTED_MEDIA_TYPE, detail);
-    }
-
-    private static byte[] drain(DataBuffer buffer) {
-        try {
-            byte[] bytes = new byte[buffer.readableByteCount()];
-            buffer.read(bytes);
-            return bytes;
-        } finally {
-            DataBufferUtils.release(buffer);
-        }
     }
 }

@@ -5,6 +5,7 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import dev.vouch.backend.BackendCapabilities;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.BlobNotFoundException;
+import dev.vouch.backend.Buffers;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.CallGuard;
 import dev.vouch.backend.CorruptBlobException;
@@ -103,7 +104,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
                     return failure(response, "GET", path);
                 }
                 return DataBufferUtils.join(response.bodyToFlux(DataBuffer.class), maxActionResultBytes)
-                        .map(BazelHttpBackend::drain)
+                        .map(Buffers::drain)
                         .defaultIfEmpty(new byte[0])
                         .map(bytes -> parse(action, bytes))
                         // an entry too large to be one is the cache's answer, as a malformed one is: one planted
@@ -167,7 +168,7 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
                 // body running past the size is cancelled there, which closes the connection: answering
                 // early from the Content-Length would have WebClient drain the whole body instead
                 return CacheBackend.withinSize(digest,
-                        response.bodyToFlux(DataBuffer.class).map(buffer -> ByteBuffer.wrap(drain(buffer))));
+                        response.bodyToFlux(DataBuffer.class).map(buffer -> ByteBuffer.wrap(Buffers.drain(buffer))));
             });
         }).onErrorMap(e -> toBackendException("GET " + path, e, callTimeout));
     }
@@ -348,15 +349,5 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
             return cause.getClass().getSimpleName();
         }
         return message;
-    }
-
-    private static byte[] drain(DataBuffer buffer) {
-        try {
-            byte[] bytes = new byte[buffer.readableByteCount()];
-            buffer.read(bytes);
-            return bytes;
-        } finally {
-            DataBufferUtils.release(buffer);
-        }
     }
 }

@@ -163,7 +163,7 @@ final class StoreIndex {
 
     /** {@link #observed(Key, long)} by area and hash: the check path's form, which allocates nothing when the entry is known. */
     void observed(Area area, String hash, long size) {
-        ConcurrentHashMap<String, Entry> map = area == Area.CAS ? cas : ac;
+        ConcurrentHashMap<String, Entry> map = map(area);
         Entry entry = map.get(hash);
         if (entry != null && entry.size == size) {
             entry.lastUsed = System.nanoTime();
@@ -310,7 +310,11 @@ final class StoreIndex {
     }
 
     private ConcurrentHashMap<String, Entry> map(Key key) {
-        return key.area() == Area.CAS ? cas : ac;
+        return map(key.area());
+    }
+
+    private ConcurrentHashMap<String, Entry> map(Area area) {
+        return area == Area.CAS ? cas : ac;
     }
 
     private void forEach(java.util.function.BiConsumer<Key, Entry> action) {

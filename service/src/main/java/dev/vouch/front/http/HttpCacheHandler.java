@@ -9,6 +9,7 @@ import dev.vouch.auth.Authorizer;
 import dev.vouch.auth.Right;
 import dev.vouch.backend.BackendException;
 import dev.vouch.backend.BlobNotFoundException;
+import dev.vouch.backend.Buffers;
 import dev.vouch.backend.CacheBackend;
 import dev.vouch.backend.Deadline;
 import dev.vouch.backend.NotSupportedException;
@@ -135,7 +136,7 @@ public final class HttpCacheHandler {
             return tooLarge(length.getAsLong());
         }
         return DataBufferUtils.join(request.body(BodyExtractors.toDataBuffers()), maxActionResultBytes)
-                .map(HttpCacheHandler::drain)
+                .map(Buffers::drain)
                 .defaultIfEmpty(new byte[0])
                 .flatMap(bytes -> storeActionResult(path, bytes))
                 .onErrorResume(DataBufferLimitException.class, e -> tooLarge(-1));
@@ -252,17 +253,7 @@ public final class HttpCacheHandler {
 
     /** The store may keep buffers past this call and on other threads; a pooled Netty buffer must not escape. */
     private static ByteBuffer copyOut(DataBuffer buffer) {
-        return ByteBuffer.wrap(drain(buffer));
-    }
-
-    private static byte[] drain(DataBuffer buffer) {
-        try {
-            byte[] bytes = new byte[buffer.readableByteCount()];
-            buffer.read(bytes);
-            return bytes;
-        } finally {
-            DataBufferUtils.release(buffer);
-        }
+        return ByteBuffer.wrap(Buffers.drain(buffer));
     }
 
     private Mono<ServerResponse> tooLarge(long length) {
