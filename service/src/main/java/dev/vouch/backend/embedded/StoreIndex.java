@@ -191,11 +191,16 @@ final class StoreIndex {
         return true;
     }
 
-    /** {@code key}'s file was just found missing: forgets it, unless a commit put it back meanwhile. */
+    /**
+     * {@code key}'s file was just found missing: forgets it, unless a commit put it back meanwhile.
+     * Always through {@code computeIfPresent}, never after a plain {@code get}: while a commit of a
+     * new key is inside {@code compute} (its file renamed into place, its entry not yet visible) a
+     * {@code get} answers null, and a file deleted in that window would leave an entry for no file
+     * behind. {@code computeIfPresent} waits for that commit's bin lock and then sees its entry.
+     * A missing key in an empty bin costs it no lock.
+     */
     void absent(Key key) {
-        if (map(key).get(key.hash()) != null) {
-            map(key).computeIfPresent(key.hash(), (hash, current) -> reconcile(key, current));
-        }
+        map(key).computeIfPresent(key.hash(), (hash, current) -> reconcile(key, current));
     }
 
     /** The entry for {@code key} as the disk has it now; runs inside {@code compute} on its key. */
