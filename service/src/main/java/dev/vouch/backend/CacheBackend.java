@@ -9,10 +9,12 @@ import dev.vouch.digest.Digest;
 import dev.vouch.digest.DigestSet;
 import java.nio.ByteBuffer;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.util.context.ContextView;
 
 /**
  * One remote cache, AC and CAS, as the validator and the cache front see it. Transport-free:
@@ -30,6 +32,16 @@ public interface CacheBackend {
     String name();
 
     Mono<BackendCapabilities> capabilities(Scope scope);
+
+    /**
+     * The capabilities {@link #capabilities} would answer for {@code scope} without calling the
+     * backend: a constant, or an answer the backend gave before and still holds. Empty when only a
+     * call can tell. {@code context} is the asker's (a backend that forwards credentials holds one
+     * answer per caller). Metrics count a call only when this is empty.
+     */
+    default Optional<BackendCapabilities> knownCapabilities(Scope scope, ContextView context) {
+        return Optional.empty();
+    }
 
     /** The Action Cache entry for {@code action}; empty when the AC has none. */
     Mono<ActionResult> getActionResult(Scope scope, Digest action);

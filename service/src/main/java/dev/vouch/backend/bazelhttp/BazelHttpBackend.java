@@ -20,6 +20,7 @@ import java.io.IOException;
 import java.net.URI;
 import java.nio.ByteBuffer;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.TimeoutException;
@@ -36,6 +37,7 @@ import org.springframework.web.reactive.function.client.ClientResponse;
 import org.springframework.web.reactive.function.client.WebClient;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.util.context.ContextView;
 
 /**
  * A cache that speaks the Bazel HTTP cache protocol (bazel-remote, nginx WebDAV, object-store
@@ -89,6 +91,11 @@ public final class BazelHttpBackend implements CacheBackend, AutoCloseable {
     @Override
     public Mono<BackendCapabilities> capabilities(Scope scope) {
         return Mono.just(CAPABILITIES);
+    }
+
+    @Override
+    public Optional<BackendCapabilities> knownCapabilities(Scope scope, ContextView context) {
+        return Optional.of(CAPABILITIES);
     }
 
     @Override

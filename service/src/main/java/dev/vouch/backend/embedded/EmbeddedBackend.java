@@ -15,9 +15,11 @@ import dev.vouch.digest.DigestFunction;
 import dev.vouch.digest.DigestMismatchException;
 import dev.vouch.digest.DigestSet;
 import java.nio.ByteBuffer;
+import java.util.Optional;
 import java.util.Set;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.util.context.ContextView;
 
 /**
  * The in-process cache as a {@link CacheBackend}, one backend among others: the validator reads it
@@ -55,6 +57,11 @@ public final class EmbeddedBackend implements CacheBackend {
     public Mono<BackendCapabilities> capabilities(Scope scope) {
         // an answer for every scope: saying SHA-256 only is how callers learn to refuse the others
         return Mono.just(capabilities);
+    }
+
+    @Override
+    public Optional<BackendCapabilities> knownCapabilities(Scope scope, ContextView context) {
+        return Optional.of(capabilities);
     }
 
     @Override

@@ -23,6 +23,7 @@ import io.micrometer.core.instrument.Timer;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -31,6 +32,7 @@ import java.util.function.Supplier;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 import reactor.core.publisher.SignalType;
+import reactor.util.context.ContextView;
 
 /**
  * Times every call to a backend as {@code vouch.backend.call} (Prometheus
@@ -68,7 +70,16 @@ public final class MetricsBackend implements CacheBackend, AutoCloseable {
 
     @Override
     public Mono<BackendCapabilities> capabilities(Scope scope) {
-        return timed("capabilities", () -> delegate.capabilities(scope).flux(), false).singleOrEmpty();
+        // asked before every validation, but mostly answered without a call (a constant, or the
+        // server's earlier answer): only a real call is counted, or the rate would be the request rate
+        return Mono.deferContextual(context -> delegate.knownCapabilities(scope, context)
+                .map(Mono::just)
+                .orElseGet(() -> timed("capabilities", () -> delegate.capabilities(scope).flux(), false).singleOrEmpty()));
+    }
+
+    @Override
+    public Optional<BackendCapabilities> knownCapabilities(Scope scope, ContextView context) {
+        return delegate.knownCapabilities(scope, context);
     }
 
     @Override

@@ -52,6 +52,7 @@ import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
@@ -121,7 +122,7 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
      * most {@link #MAX_CACHED_INSTANCES} of them (least recently used go first) for at most
      * {@link #CAPABILITIES_TTL}; dropped when the connection fails, fetched again after.
      */
-    private final Cache<CapabilitiesKey, Mono<ServerCapabilities>> capabilities = Caffeine.newBuilder()
+    private final Cache<CapabilitiesKey, Asked> capabilities = Caffeine.newBuilder()
             .maximumSize(MAX_CACHED_INSTANCES)
             .expireAfterWrite(CAPABILITIES_TTL)
             .build();
@@ -188,6 +189,12 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
     @Override
     public Mono<BackendCapabilities> capabilities(Scope scope) {
         return serverCapabilities(instanceName(scope)).map(ReapiBackend::toBackendCapabilities);
+    }
+
+    @Override
+    public Optional<BackendCapabilities> knownCapabilities(Scope scope, ContextView context) {
+        Asked asked = capabilities.getIfPresent(capabilitiesKey(instanceName(scope), context));
+        return asked == null ? Optional.empty() : Optional.ofNullable(asked.answer().get());
     }
 
     @Override
@@ -587,14 +594,30 @@ public final class ReapiBackend implements CacheBackend, AutoCloseable {
      * each request gave up unseen by the circuit breaker. Failures are not kept: the next call asks again.
      */
     private Mono<ServerCapabilities> serverCapabilities(String instance) {
-        return Mono.deferContextual(asker -> capabilities.get(new CapabilitiesKey(instance,
-                forwardCredentials ? CallerCredentials.from(asker).fingerprint() : ""), key -> guard.unary("GetCapabilities",
+        return Mono.deferContextual(asker -> capabilities.get(capabilitiesKey(instance, asker), key -> ask(instance)).call());
+    }
+
+    private CapabilitiesKey capabilitiesKey(String instance, ContextView asker) {
+        return new CapabilitiesKey(instance, forwardCredentials ? CallerCredentials.from(asker).fingerprint() : "");
+    }
+
+    private Asked ask(String instance) {
+        AtomicReference<BackendCapabilities> answer = new AtomicReference<>();
+        Mono<ServerCapabilities> call = guard.unary("GetCapabilities",
                         () -> Mono.deferContextual(context -> forCall(capabilitiesStub, context)
                                         .getCapabilities(GetCapabilitiesRequest.newBuilder().setInstanceName(instance).build()))
                                 .onErrorMap(e -> failures.of("GetCapabilities", e)))
-                .doOnNext(caps -> log.debug("backend {} instance {}: {}", name, LogSafe.quote(instance),
-                        TextFormat.shortDebugString(caps.getCacheCapabilities())))
-                .cache(caps -> FOREVER, e -> Duration.ZERO, () -> Duration.ZERO)));
+                .doOnNext(caps -> {
+                    log.debug("backend {} instance {}: {}", name, LogSafe.quote(instance),
+                            TextFormat.shortDebugString(caps.getCacheCapabilities()));
+                    answer.set(toBackendCapabilities(caps));
+                })
+                .cache(caps -> FOREVER, e -> Duration.ZERO, () -> Duration.ZERO);
+        return new Asked(call, answer);
+    }
+
+    /** One instance's capabilities: the call shared by all who ask, and its answer once it came. */
+    private record Asked(Mono<ServerCapabilities> call, AtomicReference<BackendCapabilities> answer) {
     }
 
     /**
