@@ -39,7 +39,8 @@ public final class Bench {
               --heap 1g,384m              V's -Xmx; in-process runs once per heap, remote uses the first
               --phases a,b,...            of agent-seq,agent-16,raw-fmb,rest-batch,grpc-batch,get-peak,get-half [all]
               --duration S --warmup S     measured window and warm-up per phase                      [10, 3]
-              --prewarm S                 unmeasured mixed load after each V starts (JIT warm-up)       [15]
+              --prewarm S --prewarm-max S unmeasured mixed load after each V starts, at least S, then until
+                              the JIT settles (V and B compile <= 10% of a 5 s round), at most S [15, 120]
               --batch N --batch-in-flight N --get-in-flight N --get-rate R                          [100, 4, 16]
               --flag KEY=VALUE            an extra Vouch flag for V (repeatable), e.g. vouch.limits.max-in-flight-validations=128
               --out DIR                   report.md, report.json, Vouch logs go to DIR/<timestamp>/  [bench/results]
@@ -49,7 +50,7 @@ public final class Bench {
 
     /** The parsed command line. */
     record Options(Workload.Spec spec, String workloadName, List<String> topologies, List<Double> rtts,
-            List<String> heaps, List<String> phases, double duration, double warmup, double prewarm, int batch, int batchInFlight,
+            List<String> heaps, List<String> phases, double duration, double warmup, double prewarm, double prewarmMax, int batch, int batchInFlight,
             int getInFlight, double getRate, List<String> extraFlags, Path out, Path jar, boolean keepData) {
     }
 
@@ -146,16 +147,20 @@ public final class Bench {
         // each run gets its own directory, so results of earlier runs are never overwritten
         Path out = Path.of(o.getOrDefault("out", "bench/results")).resolve(stamp);
         Options opts = new Options(spec, wl, topologies, rtts, heaps, phases, d(o, "duration", 10), d(o, "warmup", 3),
-                d(o, "prewarm", 15),
+                d(o, "prewarm", 15), d(o, "prewarm-max", 120),
                 i(o, "batch", 100), i(o, "batch-in-flight", 4), i(o, "get-in-flight", 16), d(o, "get-rate", Double.NaN),
                 flags, out.toAbsolutePath(), Path.of(o.getOrDefault("jar", "service/target/vouch.jar")).toAbsolutePath(),
                 keep);
         for (String k : o.keySet()) {
             if (!List.of("seed", "workload", "actions", "files", "tree-files", "shared", "pool", "partial", "miss",
                     "blob-bytes", "big-trees", "big-tree-files", "topology", "rtt", "heap", "phases", "duration", "warmup",
-                    "prewarm", "batch", "batch-in-flight", "get-in-flight", "get-rate", "out", "jar").contains(k)) {
+                    "prewarm", "prewarm-max", "batch", "batch-in-flight", "get-in-flight", "get-rate", "out", "jar").contains(k)) {
                 throw new IllegalArgumentException("unknown option --" + k);
             }
+        }
+        if (opts.prewarmMax() < opts.prewarm()) {
+            throw new IllegalArgumentException("--prewarm-max (" + opts.prewarmMax() + " s) is shorter than --prewarm ("
+                    + opts.prewarm() + " s)");
         }
         return opts;
     }
@@ -216,8 +221,7 @@ public final class Bench {
                             Phases.Target target = new Phases.Target(w, v, null, ch, ch, opt.warmup(), opt.duration(),
                                     opt.batch(), opt.batchInFlight(), opt.getInFlight());
                             Phases phases = new Phases(target);
-                            out.printf("bench: prewarm %.0f s%n", opt.prewarm());
-                            phases.prewarm(opt.prewarm());
+                            prewarm(report, phases, opt, "in-process, -Xmx" + heap, out);
                             List<PhaseResult> results = phases(phases, opt, out);
                             report.runs.add(new Report.Run("in-process", heap, null, flags, null, idle, v.rss().maxEver(),
                                     -1, results));
@@ -285,8 +289,7 @@ public final class Bench {
                                     opt.duration(), opt.batch(), opt.batchInFlight(), opt.getInFlight());
                             Phases phases = new Phases(target);
                             if (rtt == opt.rtts().get(0)) {
-                                out.printf("bench: prewarm %.0f s%n", opt.prewarm());
-                                phases.prewarm(opt.prewarm());
+                                prewarm(report, phases, opt, "remote, -Xmx" + heap, out);
                             }
                             List<PhaseResult> results = phases(phases, opt, out);
                             report.runs.add(new Report.Run("remote", heap, rtt, flags, plainCache, idle,
@@ -318,6 +321,15 @@ public final class Bench {
             results.add(r);
         }
         return results;
+    }
+
+    /** The prewarm, printed and kept in the report's header, so a run says how warm its processes were. */
+    private static void prewarm(Report report, Phases phases, Options opt, String what, PrintStream out) throws Exception {
+        out.printf("bench: prewarm %s: at least %.0f s, then until the JIT settles, at most %.0f s%n", what, opt.prewarm(),
+                opt.prewarmMax());
+        Phases.Prewarm prewarm = phases.prewarm(opt.prewarm(), opt.prewarmMax());
+        out.println("bench: prewarm " + what + ": " + prewarm);
+        report.header.put("prewarm, " + what, prewarm.toString());
     }
 
     private static void seed(Report report, Workload w, ManagedChannel ch, Path dataDir, String what, PrintStream out)
@@ -364,9 +376,9 @@ public final class Bench {
         r.header.put("git commit", commit + dirty);
         r.header.put("load average at start (1/5/15 min)", loadAverage());
         r.header.put("Vouch heap (-Xmx)", String.join(", ", opt.heaps()));
-        r.header.put("phases", String.format(Locale.ROOT, "%s; after each V start %.0f s of unmeasured mixed load; per phase"
+        r.header.put("phases", String.format(Locale.ROOT, "%s; after each V start %.0f to %.0f s of unmeasured mixed load, until the JIT settles; per phase"
                 + " warm-up %.0f s, window %.0f s; batch %d x %d in flight; GET %d in flight", String.join(", ", opt.phases()),
-                opt.prewarm(), opt.warmup(), opt.duration(), opt.batch(),
+                opt.prewarm(), opt.prewarmMax(), opt.warmup(), opt.duration(), opt.batch(),
                 opt.batchInFlight(), opt.getInFlight()));
         r.header.put("topologies", String.join(", ", opt.topologies()) + (opt.topologies().contains("remote")
                 ? " (rtt " + opt.rtts().stream().map(x -> String.format(Locale.ROOT, "%.0f", x)).toList() + " ms)" : ""));

@@ -31,6 +31,7 @@ import java.util.Arrays;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
@@ -369,14 +370,64 @@ public final class Phases {
         return t.v().scrape().sumBy("vouch_backend_call_seconds_count", "operation");
     }
 
+    /** Length of one prewarm round, after which the JIT's progress is read. */
+    static final double PREWARM_ROUND_SECONDS = 5;
+    /** The share of a round's wall time the JIT may still spend compiling for the processes to count as warm. */
+    static final double JIT_SETTLED_SHARE = 0.10;
+
+    /** How a prewarm ended: its length, the compile time in its last round, and whether that was settled. */
+    public record Prewarm(double seconds, double lastRoundCompileMillis, boolean settled) {
+        @Override
+        public String toString() {
+            return String.format(Locale.ROOT, "%.0f s, %s (%.0f ms compiling in the last %.0f s)", seconds,
+                    settled ? "JIT settled" : "JIT not settled at the maximum", lastRoundCompileMillis,
+                    PREWARM_ROUND_SECONDS);
+        }
+    }
+
     /**
      * Unmeasured load of every kind right after V started, so the JIT compiles the hot paths (and its
-     * CPU is spent) before the first phase's window rather than inside it.
+     * CPU is spent) before the first phase's window rather than inside it. Runs in rounds of
+     * {@link #PREWARM_ROUND_SECONDS} for at least {@code minSeconds} and then until V (and B, when
+     * there is one) compiled for at most {@link #JIT_SETTLED_SHARE} of the last round
+     * ({@code jvm_compilation_time_ms_total}), or until {@code maxSeconds}. A fixed length was not
+     * enough for the remote topology: there the agent-side load warms B, not V, and V's CPU per
+     * action in its first phases was up to three times what it was once warm.
      */
-    public void prewarm(double seconds) throws Exception {
-        if (seconds <= 0) {
-            return;
+    public Prewarm prewarm(double minSeconds, double maxSeconds) throws Exception {
+        if (maxSeconds <= 0) {
+            return new Prewarm(0, Double.NaN, false);
         }
+        long start = System.nanoTime();
+        double compiled = compileMillis();
+        while (true) {
+            load(PREWARM_ROUND_SECONDS);
+            double now = compileMillis();
+            double round = now - compiled;
+            compiled = now;
+            double elapsed = (System.nanoTime() - start) / 1e9;
+            boolean settled = jitSettled(round, PREWARM_ROUND_SECONDS);
+            if (elapsed >= minSeconds && settled || elapsed >= maxSeconds) {
+                return new Prewarm(elapsed, round, settled);
+            }
+        }
+    }
+
+    /** Whether {@code compileMillis} of compiling in a round of {@code roundSeconds} is little enough to call the JIT done. */
+    static boolean jitSettled(double compileMillis, double roundSeconds) {
+        return compileMillis <= JIT_SETTLED_SHARE * roundSeconds * 1000;
+    }
+
+    /** V's compile time so far, plus B's when there is one; NaN (never settled) when a scrape lacks it. */
+    private double compileMillis() throws Exception {
+        double total = t.v().scrape().sum("jvm_compilation_time_ms_total");
+        if (t.b() != null) {
+            total += t.b().scrape().sum("jvm_compilation_time_ms_total");
+        }
+        return total;
+    }
+
+    private void load(double seconds) throws Exception {
         List<Op> ops = List.of(this::agentOne, this::restBatch, this::grpcBatch, this::getOne, this::agentOne,
                 this::getOne);
         long end = System.nanoTime() + (long) (seconds * 1e9);

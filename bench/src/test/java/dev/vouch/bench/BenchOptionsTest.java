@@ -17,6 +17,8 @@ class BenchOptionsTest {
         assertThat(o.heaps()).containsExactly("1g", "384m");
         assertThat(o.phases()).isEqualTo(Phases.ALL);
         assertThat(o.duration()).isEqualTo(10);
+        assertThat(o.prewarm()).isEqualTo(15);
+        assertThat(o.prewarmMax()).isEqualTo(120);
         assertThat(o.batch()).isEqualTo(100);
         assertThat(o.batchInFlight()).isEqualTo(4);
         assertThat(o.getInFlight()).isEqualTo(16);
@@ -45,5 +47,17 @@ class BenchOptionsTest {
         assertThatThrownBy(() -> Bench.parse(new String[] {"--actions", "many"})).hasMessageContaining("--actions");
         assertThatThrownBy(() -> Bench.parse(new String[] {"--heap", "lots"})).hasMessageContaining("--heap");
         assertThatThrownBy(() -> Bench.parse(new String[] {"--duration"})).hasMessageContaining("needs a value");
+        assertThatThrownBy(() -> Bench.parse(new String[] {"--prewarm", "30", "--prewarm-max", "20"}))
+                .hasMessageContaining("--prewarm-max");
+    }
+
+    @Test
+    void theJitCountsAsSettledWhenItCompiledForAtMostATenthOfARound() {
+        // a 5 s round: 500 ms of compiling is the most a warm process may still do
+        assertThat(Phases.jitSettled(500, 5)).isTrue();
+        assertThat(Phases.jitSettled(501, 5)).isFalse();
+        assertThat(Phases.jitSettled(0, 5)).isTrue();
+        // a scrape without the meter never counts as settled, so the prewarm runs to its maximum
+        assertThat(Phases.jitSettled(Double.NaN, 5)).isFalse();
     }
 }
