@@ -117,10 +117,13 @@ public class CompletenessValidator implements CacheValidator {
         // UNKNOWN verdicts by reason: one WARN line per request, not one per action
         private final Map<String, Integer> unknownReasons = new LinkedHashMap<>();
         private String backendName = "none";
+        /** Whether this request uses the presence window: it trusts it, and its source has one (off by default for the APIs). */
+        private final boolean windowed;
 
         Run(ValidationRequest request) {
             this.request = request;
             this.scope = request.scope();
+            this.windowed = request.trustRecentPresence() && presence.keeps(request.source());
             List<Digest> actions = request.actions();
             for (int i = 0; i < actions.size(); i++) {
                 positions.computeIfAbsent(actions.get(i), a -> new ArrayList<>(1)).add(i);
@@ -326,9 +329,9 @@ public class CompletenessValidator implements CacheValidator {
             Set<Digest> present = walker.confirmedPresent();
             Set<Digest> absent = walker.confirmedAbsent();
             Set<Digest> corruptTrees = walker.confirmedCorrupt();
-            known.removeIf(d -> d.isEmptyBlob(scope.digestFunction()) || present.contains(d) || absent.contains(d) || corruptTrees.contains(d));
-            // seen present a moment ago: counted present without asking again
-            known.removeIf(d -> recentlyPresent(d, Mode.EXISTENCE));
+            // not asked: the empty blob, what the walk already decided, and what the presence window saw present a moment ago
+            known.removeIf(d -> d.isEmptyBlob(scope.digestFunction()) || present.contains(d) || absent.contains(d)
+                    || corruptTrees.contains(d) || recentlyPresent(d, Mode.EXISTENCE));
             remember(present, Mode.EXISTENCE);
             List<DigestSet> parts = known.isEmpty()
                     ? List.of()
@@ -342,7 +345,9 @@ public class CompletenessValidator implements CacheValidator {
                         for (PartAnswer answer : answers) {
                             if (answer.failure() == null) {
                                 answer.missing().forEach(missing::add);
-                                remember(answer.part().minus(answer.missing()), Mode.EXISTENCE);
+                                if (windowed) {
+                                    remember(answer.part().minus(answer.missing()), Mode.EXISTENCE);
+                                }
                             } else {
                                 String reason = "existence check failed: " + answer.failure();
                                 answer.part().forEach(d -> undecided.put(d, reason));
@@ -381,10 +386,9 @@ public class CompletenessValidator implements CacheValidator {
             Set<Digest> verified = walker.confirmedPresent();
             Set<Digest> absent = walker.confirmedAbsent();
             Set<Digest> corruptTrees = walker.confirmedCorrupt();
+            // not read: the empty blob, what the walk already decided, and what the presence window saw verified a moment ago
             toRead.removeIf(d -> d.isEmptyBlob(scope.digestFunction()) || verified.contains(d) || absent.contains(d)
-                    || corruptTrees.contains(d));
-            // read back and verified a moment ago: not read again
-            toRead.removeIf(d -> recentlyPresent(d, Mode.FETCH));
+                    || corruptTrees.contains(d) || recentlyPresent(d, Mode.FETCH));
             remember(verified, Mode.FETCH);
             return Flux.fromIterable(toRead)
                     .flatMap(digest -> fetcher.verify(digest).map(fetched -> Map.entry(digest, fetched)),
@@ -417,14 +421,17 @@ public class CompletenessValidator implements CacheValidator {
                     });
         }
 
-        /** Whether this request trusts the presence window, and it saw {@code digest} present as {@code mode} asks. */
+        /** Whether this request uses the presence window, and it saw {@code digest} present as {@code mode} asks. */
         private boolean recentlyPresent(Digest digest, Mode mode) {
-            return request.trustRecentPresence() && presence.isPresent(request.source(), backendName, scope, caller, digest, mode);
+            return windowed && presence.isPresent(request.source(), backendName, scope, caller, digest, mode);
         }
 
-        /** Confirmed present just now: remembered for the requests that trust the window (only theirs fill it). */
+        /**
+         * Confirmed present just now: remembered for later requests of a source with a window (only theirs
+         * fill it). Callers whose argument costs a set's copy check {@link #windowed} first.
+         */
         private void remember(Iterable<Digest> digests, Mode mode) {
-            if (request.trustRecentPresence() && presence.keeps(request.source())) {
+            if (windowed) {
                 presence.confirmed(request.source(), backendName, scope, caller, digests, mode);
             }
         }
