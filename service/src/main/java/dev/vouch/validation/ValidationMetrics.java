@@ -1,9 +1,9 @@
 package dev.vouch.validation;
 
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
-import io.micrometer.core.instrument.Meter;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;

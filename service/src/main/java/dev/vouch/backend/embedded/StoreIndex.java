@@ -19,6 +19,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.BiConsumer;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -322,7 +323,7 @@ final class StoreIndex {
         return area == Area.CAS ? cas : ac;
     }
 
-    private void forEach(java.util.function.BiConsumer<Key, Entry> action) {
+    private void forEach(BiConsumer<Key, Entry> action) {
         cas.forEach((hash, entry) -> action.accept(Key.cas(hash), entry));
         ac.forEach((hash, entry) -> action.accept(Key.ac(hash), entry));
     }

@@ -7,6 +7,7 @@ import com.networknt.schema.SchemaRegistry;
 import com.networknt.schema.SchemaRegistryConfig;
 import com.networknt.schema.dialect.Dialects;
 import com.networknt.schema.path.PathType;
+import dev.vouch.backend.Buffers;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -238,7 +239,7 @@ public final class OpenApiContract {
                 return Mono.just(response.mutate().body(body -> checkedLines(head, schema, body)).build());
             }
             return DataBufferUtils.join(response.body(BodyExtractors.toDataBuffers()))
-                    .map(OpenApiContract::bytes)
+                    .map(Buffers::drain)
                     .defaultIfEmpty(new byte[0])
                     .map(body -> {
                         check(exchange(request, response, body));
@@ -448,7 +449,7 @@ public final class OpenApiContract {
         StringBuilder pending = new StringBuilder();
         int[] lineNumber = {0};
         Flux<DataBuffer> lines = body.map(buffer -> {
-            byte[] bytes = bytes(buffer);
+            byte[] bytes = Buffers.drain(buffer);
             pending.append(new String(bytes, StandardCharsets.UTF_8));
             List<String> violations = new ArrayList<>();
             for (int end = pending.indexOf("\n"); end >= 0; end = pending.indexOf("\n")) {
@@ -534,16 +535,6 @@ public final class OpenApiContract {
     /** A JSON pointer's escaping of one reference token (RFC 6901). */
     private static String escape(String token) {
         return token.replace("~", "~0").replace("/", "~1");
-    }
-
-    private static byte[] bytes(DataBuffer buffer) {
-        try {
-            byte[] bytes = new byte[buffer.readableByteCount()];
-            buffer.read(bytes);
-            return bytes;
-        } finally {
-            DataBufferUtils.release(buffer);
-        }
     }
 
     private static String abbreviate(String text, int max) {
