@@ -427,6 +427,14 @@ public final class Phases {
         return total;
     }
 
+    /** Starts the RSS maxima of V (and B) afresh, at the start of a phase's window. */
+    private void resetRssMaxima() {
+        t.v().rss().resetMax();
+        if (t.b() != null) {
+            t.b().rss().resetMax();
+        }
+    }
+
     private void load(double seconds) throws Exception {
         List<Op> ops = List.of(this::agentOne, this::restBatch, this::grpcBatch, this::getOne, this::agentOne,
                 this::getOne);
@@ -488,10 +496,7 @@ public final class Phases {
             threads[w].start();
         }
         sleepUntil(warmupEnd);
-        t.v().rss().resetMax();
-        if (t.b() != null) {
-            t.b().rss().resetMax();
-        }
+        resetRssMaxima();
         Snapshot before = snapshot(true);
         window.set(0, before.nanos());
         sleepUntil(window.get(0) + (long) (t.durationSeconds() * 1e9));
@@ -560,10 +565,7 @@ public final class Phases {
             threads[w].start();
         }
         sleepUntil(windowStart);
-        t.v().rss().resetMax();
-        if (t.b() != null) {
-            t.b().rss().resetMax();
-        }
+        resetRssMaxima();
         Snapshot before = snapshot(true);
         for (Thread th : threads) {
             th.join(120_000 + (long) (t.durationSeconds() * 1000));
